@@ -1,0 +1,501 @@
+//! Vendor error formats: the [`Format`] trait and the built-in formats.
+//!
+//! A format is a pure function from an [`ApiError`] and a [`RequestContext`] to a status, a
+//! content type and body bytes ([`Rendered`]), and back: [`Format::parse`] recognises the
+//! format's own envelope in a response body and rebuilds the `ApiError`, so an upstream's error
+//! in any known format can be re-rendered in the chosen one.
+//!
+//! | format | body | content type |
+//! |---|---|---|
+//! | [`Defender`] | `{"error":{"code","message","target"}}` | `application/json; charset=utf-8` |
+//! | [`QRadar`] | `{"message","details","description","code","http_response"}` | `application/json` |
+//! | [`Msi`] | `{"detail": ...}`, 427 for upstream failures, 422 for invalid requests | `application/json` |
+//! | [`Edgio`] | `{"Message"}` or `<Error><Message/></Error>` | `application/json` or `application/xml` |
+//! | [`Problem`] | RFC 9457 problem details | `application/problem+json` |
+//! | [`Google`] | AIP-193 `{"error":{"code","message","status","details"}}` | `application/json` |
+//!
+//! gRPC requests get a gRPC status instead, whatever the format: see [`grpc`].
+//!
+//! ```
+//! use tower_envelope::format::{Defender, Format, RequestContext};
+//! use tower_envelope::{ApiError, ErrorKind};
+//! use http::{Method, StatusCode};
+//!
+//! let err = ApiError::new(ErrorKind::ResourceNotFound, "Machine 123123123 was not found");
+//! let cx = RequestContext::new("43f4cb08-8fac-4b65-9db1-745c2ae65f3a", &Method::GET);
+//! let out = Defender.render(&err, &cx);
+//! assert_eq!(out.status, StatusCode::NOT_FOUND);
+//! assert_eq!(Defender.parse(out.status, None, &out.body), Some(err));
+//! ```
+
+use std::sync::Arc;
+
+use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, Method, StatusCode};
+use serde::Serialize;
+
+use crate::error::{ApiError, Code, ErrorKind, FieldViolation};
+
+mod defender;
+mod edgio;
+mod google;
+pub mod grpc;
+mod msi;
+mod problem;
+mod qradar;
+
+pub use defender::Defender;
+pub use edgio::Edgio;
+pub use google::Google;
+pub use msi::Msi;
+pub use problem::Problem;
+pub use qradar::QRadar;
+
+/// The header that carries the correlation id, on requests and on error responses.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// What a format may know of the request whose error it renders.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestContext<'a> {
+    request_id: &'a str,
+    method: &'a Method,
+    path: Option<&'a str>,
+    accept: Option<&'a HeaderValue>,
+}
+
+impl<'a> RequestContext<'a> {
+    /// A context with the correlation id and the request method.
+    pub fn new(request_id: &'a str, method: &'a Method) -> Self {
+        Self {
+            request_id,
+            method,
+            path: None,
+            accept: None,
+        }
+    }
+
+    /// Adds the request path (used by formats whose [`Format::uses_path`] is true).
+    pub fn with_path(mut self, path: &'a str) -> Self {
+        self.path = Some(path);
+        self
+    }
+
+    /// Adds the request's `Accept` header (used by formats whose [`Format::uses_accept`] is true).
+    pub fn with_accept(mut self, accept: Option<&'a HeaderValue>) -> Self {
+        self.accept = accept;
+        self
+    }
+
+    /// The correlation id of the request.
+    pub fn request_id(&self) -> &'a str {
+        self.request_id
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &'a Method {
+        self.method
+    }
+
+    /// The request path, if known.
+    pub fn path(&self) -> Option<&'a str> {
+        self.path
+    }
+
+    /// The request's `Accept` header, if known.
+    pub fn accept(&self) -> Option<&'a HeaderValue> {
+        self.accept
+    }
+}
+
+/// A rendered error: what goes on the wire.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Rendered {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The body's `Content-Type`.
+    pub content_type: HeaderValue,
+    /// A reason phrase for HTTP/1 status lines where the status has none of its own (MSI's 427).
+    pub reason: Option<&'static str>,
+    /// The body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Rendered {
+    /// A rendered error with no reason phrase.
+    pub fn new(status: StatusCode, content_type: HeaderValue, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            content_type,
+            reason: None,
+            body,
+        }
+    }
+}
+
+/// A vendor error format.
+///
+/// The trait is object safe: `ErrorEnvelopeLayer` is generic over `F: Format`, so the
+/// built-in formats dispatch statically (each is a small `Clone` struct and the renderer is
+/// inlined into the layer's future), while a format chosen at run time works as
+/// `Arc<dyn Format>` or `Box<dyn Format>` at the cost of one indirect call per *error*, never per
+/// request: a passing request never reaches the format.
+pub trait Format: Send + Sync + 'static {
+    /// The status this format answers `error` with (honours [`ApiError::status_override`]).
+    fn status(&self, error: &ApiError) -> StatusCode;
+
+    /// Renders `error` for the request described by `cx`.
+    fn render(&self, error: &ApiError, cx: &RequestContext<'_>) -> Rendered;
+
+    /// Recognises this format's envelope in a response `body` (with its `status` and
+    /// `Content-Type`) and rebuilds the error; `None` when the body is not this format's.
+    fn parse(
+        &self,
+        status: StatusCode,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Option<ApiError>;
+
+    /// The message rendered for an error whose message is empty.
+    fn default_message(&self, kind: ErrorKind) -> &'static str {
+        kind.description()
+    }
+
+    /// Whether [`Format::render`] reads [`RequestContext::accept`]; when false the envelope does
+    /// not keep the header.
+    fn uses_accept(&self) -> bool {
+        false
+    }
+
+    /// Whether [`Format::render`] reads [`RequestContext::path`]; when false the envelope does not
+    /// keep the path.
+    fn uses_path(&self) -> bool {
+        false
+    }
+}
+
+macro_rules! forward_format {
+    ($($ptr:ident),*) => {$(
+        impl<F: Format + ?Sized> Format for $ptr<F> {
+            fn status(&self, error: &ApiError) -> StatusCode {
+                (**self).status(error)
+            }
+            fn render(&self, error: &ApiError, cx: &RequestContext<'_>) -> Rendered {
+                (**self).render(error, cx)
+            }
+            fn parse(
+                &self,
+                status: StatusCode,
+                content_type: Option<&str>,
+                body: &[u8],
+            ) -> Option<ApiError> {
+                (**self).parse(status, content_type, body)
+            }
+            fn default_message(&self, kind: ErrorKind) -> &'static str {
+                (**self).default_message(kind)
+            }
+            fn uses_accept(&self) -> bool {
+                (**self).uses_accept()
+            }
+            fn uses_path(&self) -> bool {
+                (**self).uses_path()
+            }
+        }
+    )*};
+}
+forward_format!(Arc, Box);
+
+/// Tries every built-in format's parser on an error body, most specific envelope first.
+///
+/// QRadar, Google, Defender and Problem bodies have distinctive shapes; MSI's `detail` and
+/// Edgio's `Message` come last.
+pub fn parse_any(status: StatusCode, content_type: Option<&str>, body: &[u8]) -> Option<ApiError> {
+    QRadar::new()
+        .parse(status, content_type, body)
+        .or_else(|| Google::new().parse(status, content_type, body))
+        .or_else(|| Defender.parse(status, content_type, body))
+        .or_else(|| Problem::new().parse(status, content_type, body))
+        .or_else(|| Msi.parse(status, content_type, body))
+        .or_else(|| Edgio.parse(status, content_type, body))
+}
+
+/// Adds the headers every rendered error carries besides its content type: `Retry-After` when
+/// the error asks for one.
+pub fn error_headers(error: &ApiError, headers: &mut HeaderMap) {
+    if let Some(secs) = error.retry_after_secs() {
+        headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+}
+
+/// Renders `error` as a complete response: status, `Content-Type`, `Retry-After`, the
+/// correlation id in `x-request-id`, the reason phrase (MSI's 427) and the body.
+///
+/// The `ApiError` itself is *not* inserted into the extensions; see [`tagged_response`].
+pub fn render_response<F: Format + ?Sized>(
+    format: &F,
+    error: &ApiError,
+    cx: &RequestContext<'_>,
+) -> http::Response<bytes::Bytes> {
+    let rendered = format.render(error, cx);
+    let mut response = http::Response::new(bytes::Bytes::from(rendered.body));
+    *response.status_mut() = rendered.status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, rendered.content_type);
+    error_headers(error, headers);
+    if let Ok(id) = HeaderValue::from_str(cx.request_id()) {
+        headers.insert(http::header::HeaderName::from_static(REQUEST_ID_HEADER), id);
+    }
+    if let Some(reason) = rendered.reason {
+        response
+            .extensions_mut()
+            .insert(hyper::ext::ReasonPhrase::from_static(reason.as_bytes()));
+    }
+    response
+}
+
+/// A validator's rejection: the error rendered as RFC 9457 problem details (what a client sees
+/// when no `ErrorEnvelopeLayer` is above), with the `ApiError` in the response
+/// extensions so that an envelope above renders it in its own format instead.
+pub fn tagged_response<B, ResBody>(
+    error: ApiError,
+    request: &http::Request<B>,
+) -> http::Response<crate::body::ResponseBody<ResBody>> {
+    let id = RequestId::from_headers(request.headers(), REQUEST_ID_HEADER)
+        .unwrap_or_else(RequestId::generate);
+    let cx = RequestContext::new(id.as_str(), request.method()).with_path(request.uri().path());
+    let mut response =
+        render_response(&Problem::new(), &error, &cx).map(crate::body::ResponseBody::full);
+    response.extensions_mut().insert(error);
+    response
+}
+
+/// A correlation id, held inline (no allocation): a request's own id when it is 1–128 visible
+/// ASCII characters, or a fresh UUID v4.
+#[derive(Clone, Copy)]
+pub struct RequestId {
+    bytes: [u8; RequestId::MAX_LEN],
+    len: u8,
+}
+
+impl RequestId {
+    /// The longest request id taken from a request.
+    pub const MAX_LEN: usize = 128;
+
+    /// The request's id from header `name`, when it is 1–128 visible ASCII characters.
+    pub fn from_headers(headers: &HeaderMap, name: &str) -> Option<Self> {
+        Self::parse(headers.get(name)?.as_bytes())
+    }
+
+    /// The id in `value`, when it is 1–128 visible ASCII characters (`!`..=`~`).
+    pub fn parse(value: &[u8]) -> Option<Self> {
+        if value.is_empty()
+            || value.len() > Self::MAX_LEN
+            || !value.iter().all(|b| (0x21..0x7f).contains(b))
+        {
+            return None;
+        }
+        let mut bytes = [0; Self::MAX_LEN];
+        bytes[..value.len()].copy_from_slice(value);
+        Some(Self {
+            bytes,
+            len: value.len() as u8,
+        })
+    }
+
+    /// A fresh UUID v4, hyphenated, lower case.
+    pub fn generate() -> Self {
+        let mut bytes = [0; Self::MAX_LEN];
+        let len = uuid::Uuid::new_v4()
+            .hyphenated()
+            .encode_lower(&mut bytes)
+            .len();
+        Self {
+            bytes,
+            len: len as u8,
+        }
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        // Only visible ASCII is ever stored.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RequestId").field(&self.as_str()).finish()
+    }
+}
+
+// ---- helpers shared by the built-in formats -------------------------------------------------
+
+pub(crate) const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// The message to render: the error's own, or the format's default when it is empty.
+pub(crate) fn message<'e, F: Format + ?Sized>(format: &F, error: &'e ApiError) -> &'e str {
+    match error.message() {
+        "" => format.default_message(error.kind()),
+        m => m,
+    }
+}
+
+/// A buffer sized up front for one rendered error: fixed overhead plus every string the error
+/// holds, with room for JSON escapes. One allocation renders a typical error.
+pub(crate) fn buffer(error: &ApiError, fixed: usize) -> Vec<u8> {
+    let mut n = fixed + error.message().len() + 64;
+    n += error.target().map_or(0, str::len);
+    n += error.description().map_or(0, str::len);
+    for v in error.violations() {
+        n += 48 + v.message().len() + v.reason().map_or(0, str::len);
+        n += v.location().iter().map(|s| s.len() + 4).sum::<usize>();
+    }
+    Vec::with_capacity(n + n / 8)
+}
+
+pub(crate) fn to_json<T: Serialize>(value: &T, out: &mut Vec<u8>) {
+    // Serializing borrowed strings and numbers into a Vec cannot fail.
+    serde_json::to_writer(out, value).expect("in-memory JSON serialization");
+}
+
+/// True when a body with this content type may be JSON: no content type, or `*/json`, `*+json`.
+pub(crate) fn is_json(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else { return true };
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    let Some((_, sub)) = essence.split_once('/') else {
+        return false;
+    };
+    sub.eq_ignore_ascii_case("json")
+        || (sub.len() > 5 && sub[sub.len() - 5..].eq_ignore_ascii_case("+json"))
+}
+
+/// The status a parsed envelope declares, kept as an override only when it differs from what
+/// the format would answer for the kind anyway.
+pub(crate) fn keep_status<F: Format + ?Sized>(
+    format: &F,
+    error: ApiError,
+    status: StatusCode,
+) -> ApiError {
+    if status.as_u16() >= 400 && format.status(&error) != status {
+        error.with_status(status)
+    } else {
+        error
+    }
+}
+
+/// The code text of an explicit code: numbers as decimal strings.
+pub(crate) fn code_text(code: &Code) -> std::borrow::Cow<'_, str> {
+    match code {
+        Code::Text(t) => std::borrow::Cow::Borrowed(t),
+        Code::Number(n) => std::borrow::Cow::Owned(n.to_string()),
+    }
+}
+
+/// A JSON code that may be a string or a number.
+#[derive(serde::Deserialize, serde::Serialize, Debug)]
+#[serde(untagged)]
+pub(crate) enum JsonCode {
+    Number(i64),
+    Text(String),
+}
+
+impl JsonCode {
+    pub(crate) fn into_code(self) -> Option<Code> {
+        match self {
+            JsonCode::Number(n) => Some(Code::Number(n)),
+            JsonCode::Text(t) if t.is_empty() => None,
+            JsonCode::Text(t) => Some(Code::from(t)),
+        }
+    }
+}
+
+/// Serializes an explicit code as JSON: numbers as numbers, text as strings.
+pub(crate) fn json_code(code: &Code) -> JsonCodeRef<'_> {
+    match code {
+        Code::Text(t) => JsonCodeRef::Text(t),
+        Code::Number(n) => JsonCodeRef::Number(*n),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(crate) enum JsonCodeRef<'a> {
+    Number(i64),
+    Text(&'a str),
+}
+
+/// A field violation as the formats without a vendor shape write it.
+#[derive(Serialize)]
+pub(crate) struct ViolationOut<'a> {
+    pub location: &'a [std::borrow::Cow<'static, str>],
+    pub message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+}
+
+impl<'a> From<&'a FieldViolation> for ViolationOut<'a> {
+    fn from(v: &'a FieldViolation) -> Self {
+        Self {
+            location: v.location(),
+            message: v.message(),
+            reason: v.reason(),
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct ViolationIn {
+    #[serde(default)]
+    pub location: Vec<String>,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl ViolationIn {
+    pub(crate) fn into_violation(self) -> FieldViolation {
+        violation(self.location, self.message, self.reason)
+    }
+}
+
+pub(crate) fn violation(
+    location: Vec<String>,
+    message: String,
+    reason: Option<String>,
+) -> FieldViolation {
+    let v = FieldViolation::new(location, message);
+    match reason {
+        Some(r) => v.with_reason(r),
+        None => v,
+    }
+}
+
+/// A violation's location as one dotted path (`body.name`), the way Defender's `details[].target`
+/// and Google's `fieldViolations[].field` name a field.
+pub(crate) fn dotted(location: &[std::borrow::Cow<'static, str>]) -> String {
+    location.join(".")
+}
+
+pub(crate) fn undotted(path: &str) -> Vec<String> {
+    if path.is_empty() {
+        Vec::new()
+    } else {
+        path.split('.').map(str::to_owned).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json(None));
+        assert!(is_json(Some("application/json; charset=utf-8")));
+        assert!(is_json(Some("application/problem+json")));
+        assert!(is_json(Some("APPLICATION/JSON")));
+        assert!(!is_json(Some("text/plain")));
+        assert!(!is_json(Some("json")));
+    }
+}
