@@ -17,10 +17,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod body;
+pub mod envelope;
 pub mod error;
 pub mod format;
 
+pub use envelope::{ErrorEnvelope, ErrorEnvelopeLayer};
 pub use error::{ApiError, Code, ErrorKind, FieldViolation};
 pub use format::Format;
 

@@ -135,7 +135,7 @@ impl Rendered {
 
 /// A vendor error format.
 ///
-/// The trait is object safe: `ErrorEnvelopeLayer` is generic over `F: Format`, so the
+/// The trait is object safe: [`crate::ErrorEnvelopeLayer`] is generic over `F: Format`, so the
 /// built-in formats dispatch statically (each is a small `Clone` struct and the renderer is
 /// inlined into the layer's future), while a format chosen at run time works as
 /// `Arc<dyn Format>` or `Box<dyn Format>` at the cost of one indirect call per *error*, never per
@@ -254,7 +254,7 @@ pub fn render_response<F: Format + ?Sized>(
 }
 
 /// A validator's rejection: the error rendered as RFC 9457 problem details (what a client sees
-/// when no `ErrorEnvelopeLayer` is above), with the `ApiError` in the response
+/// when no [`crate::ErrorEnvelopeLayer`] is above), with the `ApiError` in the response
 /// extensions so that an envelope above renders it in its own format instead.
 pub fn tagged_response<B, ResBody>(
     error: ApiError,

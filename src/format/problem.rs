@@ -243,4 +243,8 @@ impl Format for Problem {
         }
         Some(keep_status(self, error, declared))
     }
+
+    fn uses_path(&self) -> bool {
+        self.instance
+    }
 }

@@ -1,0 +1,157 @@
+use std::convert::Infallible;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE};
+use http::{Request, Response};
+use tower_service::Service;
+
+use super::future::{RequestInfo, ResponseFuture};
+use super::layer::Config;
+use crate::body::ResponseBody;
+use crate::error::{ApiError, ErrorKind};
+use crate::format::grpc::is_grpc;
+use crate::format::{Format, RequestId};
+use crate::BoxError;
+
+/// The service of [`crate::ErrorEnvelopeLayer`].
+pub struct ErrorEnvelope<S, F> {
+    inner: S,
+    config: Arc<Config<F>>,
+    /// An error `poll_ready` of the inner service returned; the next call answers with it.
+    not_ready: Option<BoxError>,
+}
+
+impl<S: Clone, F> Clone for ErrorEnvelope<S, F> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            config: self.config.clone(),
+            not_ready: None,
+        }
+    }
+}
+
+impl<S: std::fmt::Debug, F: std::fmt::Debug> std::fmt::Debug for ErrorEnvelope<S, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ErrorEnvelope")
+            .field("inner", &self.inner)
+            .field("format", &self.config.format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, F: Format> ErrorEnvelope<S, F> {
+    /// Wraps `inner`, rendering its failures in `format` with the default settings.
+    pub fn new(inner: S, format: F) -> Self
+    where
+        F: Clone,
+    {
+        use tower_layer::Layer;
+        crate::ErrorEnvelopeLayer::new(format).layer(inner)
+    }
+
+    pub(crate) fn with_config(inner: S, config: Arc<Config<F>>) -> Self {
+        Self {
+            inner,
+            config,
+            not_ready: None,
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, F, ReqBody, ResBody> Service<Request<ReqBody>> for ErrorEnvelope<S, F>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: Into<BoxError>,
+    F: Format,
+    ResBody: http_body::Body<Data = Bytes>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = Infallible;
+    type Future = ResponseFuture<S::Future, F, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        if self.not_ready.is_some() {
+            return Poll::Ready(Ok(()));
+        }
+        let polled = if self.config.catch_panic {
+            match catch_unwind(AssertUnwindSafe(|| self.inner.poll_ready(cx))) {
+                Ok(polled) => polled.map_err(Into::into),
+                Err(_) => Poll::Ready(Err(BoxError::from(Panicked))),
+            }
+        } else {
+            self.inner.poll_ready(cx).map_err(Into::into)
+        };
+        match polled {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(e)) => {
+                self.not_ready = Some(e);
+                Poll::Ready(Ok(()))
+            }
+        }
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let config = &*self.config;
+        let headers = request.headers();
+        let info = RequestInfo {
+            method: request.method().clone(),
+            grpc: is_grpc(headers.get(CONTENT_TYPE)),
+            request_id: RequestId::from_headers(headers, config.request_id_header.as_str()),
+            accept: config
+                .format
+                .uses_accept()
+                .then(|| headers.get(ACCEPT).cloned())
+                .flatten(),
+            path: config
+                .format
+                .uses_path()
+                .then(|| request.uri().path().to_owned()),
+        };
+        let config = self.config.clone();
+        if let Some(error) = self.not_ready.take() {
+            return ResponseFuture::inner_error(error, info, config);
+        }
+        if config.catch_panic {
+            match catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
+                Ok(future) => ResponseFuture::new(future, info, config),
+                Err(_) => {
+                    ResponseFuture::error(ApiError::from_kind(ErrorKind::Internal), info, config)
+                }
+            }
+        } else {
+            ResponseFuture::new(self.inner.call(request), info, config)
+        }
+    }
+}
+
+/// The inner service panicked; stands in for the panic, whose payload is dropped unread.
+#[derive(Debug)]
+pub(crate) struct Panicked;
+
+impl std::fmt::Display for Panicked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the inner service panicked")
+    }
+}
+
+impl std::error::Error for Panicked {}
