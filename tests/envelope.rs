@@ -729,3 +729,43 @@ impl<F: Format + Clone> LayerBoxed for ErrorEnvelopeLayer<F> {
         tower::util::BoxCloneService::new(self.layer(inner).map_response(|r| r.map(Body::new)))
     }
 }
+
+/// A `tracing` writer that keeps everything written in memory.
+#[cfg(feature = "tracing")]
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(feature = "tracing")]
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(feature = "tracing")]
+#[tokio::test]
+async fn inner_errors_are_logged_with_the_correlation_id() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let failing = service_fn(|_req: Request<Body>| async {
+        Err::<Response<Body>, _>(std::io::Error::other("connection to 10.1.2.3 refused"))
+    });
+    let svc = ErrorEnvelopeLayer::defender().layer_boxed(failing);
+    let r = send(svc, get_req("/")).await;
+    let id = r.headers["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(r.json()["error"]["target"], id.as_str());
+    assert!(!String::from_utf8_lossy(&r.body).contains("10.1.2.3"));
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("ERROR"), "{log}");
+    assert!(log.contains("connection to 10.1.2.3 refused"), "{log}");
+    assert!(log.contains(&id), "{log}");
+}

@@ -71,21 +71,27 @@ impl<Fut, F, B> ResponseFuture<Fut, F, B> {
         }
     }
 
-    pub(crate) fn inner_error(error: BoxError, info: RequestInfo, config: Arc<Config<F>>) -> Self {
-        let error = classify_inner(&*error, &info);
+    pub(crate) fn inner_error(
+        error: BoxError,
+        mut info: RequestInfo,
+        config: Arc<Config<F>>,
+    ) -> Self {
+        let error = classify_inner(&*error, &mut info);
         Self::error(error, info, config)
     }
 }
 
+/// Classifies an inner error. Under the `tracing` feature an `Internal` one is logged at error
+/// level with the correlation id (fixed here, so that the response carries the same id).
 fn classify_inner(
     error: &(dyn std::error::Error + Send + Sync + 'static),
-    info: &RequestInfo,
+    info: &mut RequestInfo,
 ) -> ApiError {
     let api = classify::inner_error(error);
     #[cfg(feature = "tracing")]
     if api.kind() == ErrorKind::Internal {
-        let id = info.request_id.map(|id| id.as_str().to_owned());
-        tracing::error!(request_id = ?id, error = %error, "inner service failed");
+        let id = *info.request_id.get_or_insert_with(RequestId::generate);
+        tracing::error!(request_id = id.as_str(), error = %error, "inner service failed");
     }
     #[cfg(not(feature = "tracing"))]
     let _ = info;
