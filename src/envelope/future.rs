@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
-use http::{HeaderMap, Method, Response};
+use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use http::{Method, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
 
@@ -17,7 +17,7 @@ use crate::body::ResponseBody;
 use crate::error::ApiError;
 #[cfg(feature = "tracing")]
 use crate::error::ErrorKind;
-use crate::format::{grpc, render_response, Format, RequestContext, RequestId};
+use crate::format::{grpc, render_response, Format, RequestContext, RequestId, REQUEST_ID_HEADER};
 use crate::BoxError;
 
 /// What the envelope keeps of a request to render its error: nothing that allocates unless the
@@ -215,10 +215,12 @@ fn render<F: Format, B>(
             RequestId::from_headers(headers, config.request_id_header.as_str())
         })
         .unwrap_or_else(RequestId::generate);
+    let id_header = &config.request_id_header;
     let mut response = if info.grpc {
         let default = config.format.default_message(error.kind());
         let mut response = Response::new(ResponseBody::empty());
         *response.headers_mut() = grpc::headers(&error, default);
+        insert_id(&mut response, id_header, &id);
         response
     } else {
         let cx = RequestContext::new(id.as_str(), &info.method).with_accept(info.accept.as_ref());
@@ -226,7 +228,12 @@ fn render<F: Format, B>(
             Some(path) => cx.with_path(path),
             None => cx,
         };
-        let rendered = render_response(&config.format, &error, &cx);
+        // `render_response` sets the id under the default header name.
+        let mut rendered = render_response(&config.format, &error, &cx);
+        if id_header != REQUEST_ID_HEADER {
+            rendered.headers_mut().remove(REQUEST_ID_HEADER);
+            insert_id(&mut rendered, id_header, &id);
+        }
         if info.method == Method::HEAD {
             let len = rendered.body().len();
             let mut response = rendered.map(|_| ResponseBody::empty());
@@ -238,39 +245,35 @@ fn render<F: Format, B>(
             rendered.map(ResponseBody::full)
         }
     };
-    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        response
-            .headers_mut()
-            .insert(config.request_id_header.clone(), value);
-    }
     if let Some(parts) = original {
         merge(&mut response, parts);
     }
     response
 }
 
+fn insert_id<B>(response: &mut Response<B>, name: &HeaderName, id: &RequestId) {
+    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+        response.headers_mut().insert(name.clone(), value);
+    }
+}
+
 /// Keeps the original error response's headers (`Allow`, `WWW-Authenticate`, `Set-Cookie`...)
 /// and extensions; the rendered response's own headers win, and `Content-Type`,
 /// `Content-Length` and `Transfer-Encoding` of the old body are dropped.
 fn merge<B>(response: &mut Response<B>, parts: http::response::Parts) {
-    let mut headers: HeaderMap = parts.headers;
-    headers.remove(CONTENT_TYPE);
-    headers.remove(CONTENT_LENGTH);
-    headers.remove(TRANSFER_ENCODING);
-    let rendered = std::mem::take(response.headers_mut());
-    let mut last = None;
-    for (name, value) in rendered {
-        let name = match name {
-            Some(name) => {
-                headers.remove(&name);
-                last = Some(name.clone());
-                name
-            }
-            None => last.clone().expect("first header has a name"),
-        };
-        headers.append(name, value);
+    let headers = response.headers_mut();
+    // `HeaderMap::into_iter` names a header once, then yields its further values unnamed.
+    let mut current: Option<HeaderName> = None;
+    for (name, value) in parts.headers {
+        if let Some(name) = name {
+            let keep = !matches!(name, CONTENT_TYPE | CONTENT_LENGTH | TRANSFER_ENCODING)
+                && !headers.contains_key(&name);
+            current = keep.then_some(name);
+        }
+        if let Some(name) = &current {
+            headers.append(name.clone(), value);
+        }
     }
-    *response.headers_mut() = headers;
     *response.version_mut() = parts.version;
     let mut extensions = parts.extensions;
     extensions.extend(std::mem::take(response.extensions_mut()));

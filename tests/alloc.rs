@@ -1,0 +1,182 @@
+//! Heap allocations per request, counted by a global allocator (this file is its own test
+//! binary). Counters are per thread, so tests running in parallel do not disturb each other.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::future::{ready, Future, Ready};
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use tower::{Layer, Service};
+use tower_envelope::format::{Defender, Format, RequestContext};
+use tower_envelope::{ApiError, ErrorEnvelopeLayer, ErrorKind};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+/// Counts the allocations `f` makes on this thread.
+fn count<T>(f: impl FnOnce() -> T) -> (usize, T) {
+    let before = allocations();
+    let out = f();
+    (allocations() - before, out)
+}
+
+/// The bare service: a small 200 from a static body.
+#[derive(Clone, Copy)]
+struct Bare;
+
+impl<B> Service<Request<B>> for Bare {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<B>) -> Self::Future {
+        ready(Ok(Response::new(Full::new(Bytes::from_static(b"ok")))))
+    }
+}
+
+/// Readies `svc`, calls it with `request` and polls the future to completion on this thread,
+/// dropping the response; returns the allocations made and the status.
+fn drive<S, B, RB>(svc: &mut S, request: Request<B>) -> (usize, StatusCode)
+where
+    S: Service<Request<B>, Response = Response<RB>>,
+    S::Error: std::fmt::Debug,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    count(|| {
+        assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+        let mut future = pin!(svc.call(request));
+        loop {
+            if let Poll::Ready(res) = future.as_mut().poll(&mut cx) {
+                break res.expect("infallible").status();
+            }
+        }
+    })
+}
+
+fn get() -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(Method::GET)
+        .uri("/api/machines/1?expand=true")
+        .header("x-request-id", "abc-123")
+        .header(AUTHORIZATION, "Bearer read-token")
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+fn post_json() -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(Method::POST)
+        .uri("/api/machines")
+        .header(CONTENT_TYPE, "application/json")
+        .header(CONTENT_LENGTH, "15")
+        .header(AUTHORIZATION, "Bearer write-token")
+        .body(Full::new(Bytes::from_static(br#"{"name":"web"}"#)))
+        .unwrap()
+}
+
+#[test]
+fn bare_service_allocates_nothing() {
+    let mut svc = Bare;
+    for req in [get(), post_json()] {
+        let (n, status) = drive(&mut svc, req);
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(n, 0);
+    }
+}
+
+#[test]
+fn envelope_happy_path_allocates_nothing() {
+    let mut svc = ErrorEnvelopeLayer::defender().layer(Bare);
+    let mut baseline = Bare;
+    for make in [get, post_json] {
+        // Warm up once (first-use lazies of the process), then measure.
+        let _ = drive(&mut svc, make());
+        let (bare, _) = drive(&mut baseline, make());
+        let (n, status) = drive(&mut svc, make());
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(n - bare, 0, "extra allocations per passing request");
+    }
+}
+
+#[test]
+fn rendering_one_error_allocates_once_for_the_body() {
+    let method = Method::GET;
+    let cx = RequestContext::new("43f4cb08-8fac-4b65-9db1-745c2ae65f3a", &method);
+    let err = ApiError::new(
+        ErrorKind::ResourceNotFound,
+        "Machine 123123123 was not found",
+    );
+    let (n, out) = count(|| Defender.render(&err, &cx));
+    assert_eq!(out.status, StatusCode::NOT_FOUND);
+    assert!(out.body.len() <= out.body.capacity());
+    assert_eq!(n, 1, "one allocation: the body buffer, sized up front");
+}
+
+/// A service that always answers an empty 404, as axum's fallback does.
+#[derive(Clone, Copy)]
+struct NotFound;
+
+impl<B> Service<Request<B>> for NotFound {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<B>) -> Self::Future {
+        let mut res = Response::new(Full::new(Bytes::new()));
+        *res.status_mut() = StatusCode::NOT_FOUND;
+        ready(Ok(res))
+    }
+}
+
+/// The ceiling for rewriting a bare 404 as Defender: the body buffer and its conversion to
+/// `Bytes` (a shared header, since the buffer is sized with slack), the response's header map
+/// (one allocation for its indices, one for its entries), the `x-request-id` value.
+const REWRITE_404_CEILING: usize = 5;
+
+#[test]
+fn rewriting_a_bare_404_stays_under_its_ceiling() {
+    let mut svc = ErrorEnvelopeLayer::defender().layer(NotFound);
+    let _ = drive(&mut svc, get());
+    let (n, status) = drive(&mut svc, get());
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(n <= REWRITE_404_CEILING, "{n} allocations");
+    println!("bare 404 rewritten as Defender: {n} allocations");
+}
