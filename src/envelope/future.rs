@@ -212,7 +212,7 @@ fn render<F: Format, B>(
         .request_id
         .or_else(|| {
             let headers = &original.as_ref()?.headers;
-            RequestId::from_headers(headers, config.request_id_header.as_str())
+            RequestId::from_headers(headers, &config.request_id_header)
         })
         .unwrap_or_else(RequestId::generate);
     let id_header = &config.request_id_header;

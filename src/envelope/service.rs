@@ -116,7 +116,7 @@ where
         let info = RequestInfo {
             method: request.method().clone(),
             grpc: is_grpc(headers.get(CONTENT_TYPE)),
-            request_id: RequestId::from_headers(headers, config.request_id_header.as_str()),
+            request_id: RequestId::from_headers(headers, &config.request_id_header),
             accept: config
                 .format
                 .uses_accept()

@@ -282,7 +282,10 @@ impl RequestId {
     pub const MAX_LEN: usize = 128;
 
     /// The request's id from header `name`, when it is 1–128 visible ASCII characters.
-    pub fn from_headers(headers: &HeaderMap, name: &str) -> Option<Self> {
+    pub fn from_headers<K: http::header::AsHeaderName>(
+        headers: &HeaderMap,
+        name: K,
+    ) -> Option<Self> {
         Self::parse(headers.get(name)?.as_bytes())
     }
 
