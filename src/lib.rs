@@ -20,13 +20,19 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 pub mod body;
+pub mod content_type;
 pub mod envelope;
 pub mod error;
 pub mod format;
+pub mod limit;
+pub mod url;
 
+pub use content_type::{ContentType, ContentTypeLayer};
 pub use envelope::{ErrorEnvelope, ErrorEnvelopeLayer};
 pub use error::{ApiError, Code, ErrorKind, FieldViolation};
 pub use format::Format;
+pub use limit::{BodyLimit, BodyLimitLayer, LimitPolicy};
+pub use url::{UrlEncoding, UrlEncodingLayer};
 
 /// The error type tower services box their errors into.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -1,0 +1,425 @@
+//! [`BodyLimitLayer`]: bounds the size of request bodies.
+//!
+//! - A declared `Content-Length` above the limit is rejected before the inner service is called
+//!   and before any body byte is read: [`ErrorKind::PayloadTooLarge`] (413) with the message
+//!   `Received: 5000 bytes, allowed: 4096 bytes`.
+//! - Every other request body is wrapped in [`http_body_util::Limited`], so a body that streams
+//!   more than the limit (chunked, or HTTP/2 without a length) fails while it is read: axum's
+//!   body extractors (`Bytes`, `String`, `Json`, `Form`) answer 413, and a service that reads the
+//!   body itself sees an error whose source is [`http_body_util::LengthLimitError`]. (The inner
+//!   service therefore receives `Request<Limited<B>>`; `Limited::new` does not allocate.)
+//! - A malformed `Content-Length` (not digits, or several values that disagree) is a 400
+//!   [`ErrorKind::BadRequest`].
+//!
+//! Options: a per-request limit ([`BodyLimitLayer::per_request`], e.g. larger uploads on one
+//! route) and [`BodyLimitLayer::require_content_length`], which answers
+//! [`ErrorKind::LengthRequired`] (411) to a request that carries a body without declaring its
+//! length.
+//!
+//! Without an `ErrorEnvelopeLayer` above, a rejection is rendered as RFC 9457 problem details;
+//! the [`ApiError`] is in the response extensions either way. A request within the limit costs
+//! no allocation.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http::{header::CONTENT_LENGTH, Request, Response, StatusCode};
+//! use http_body_util::{BodyExt, Full, Limited};
+//! use std::convert::Infallible;
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_envelope::{ApiError, BodyLimitLayer, ErrorKind};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let service = ServiceBuilder::new()
+//!     .layer(BodyLimitLayer::new(4096))
+//!     .service_fn(|req: Request<Limited<Full<Bytes>>>| async move {
+//!         let body = req.into_body().collect().await;
+//!         let status = if body.is_ok() { StatusCode::OK } else { StatusCode::PAYLOAD_TOO_LARGE };
+//!         let mut response = Response::new(Full::<Bytes>::default());
+//!         *response.status_mut() = status;
+//!         Ok::<_, Infallible>(response)
+//!     });
+//!
+//! let request = Request::post("/upload")
+//!     .header(CONTENT_LENGTH, 5000)
+//!     .body(Full::new(Bytes::from(vec![0; 5000])))
+//!     .unwrap();
+//! let response = service.clone().oneshot(request).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+//! let error = response.extensions().get::<ApiError>().unwrap();
+//! assert_eq!(error.kind(), ErrorKind::PayloadTooLarge);
+//! assert_eq!(error.message(), "Received: 5000 bytes, allowed: 4096 bytes");
+//!
+//! let request = Request::post("/upload").body(Full::new(Bytes::from(vec![0; 4096]))).unwrap();
+//! assert_eq!(service.oneshot(request).await.unwrap().status(), StatusCode::OK);
+//! # });
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::request::Parts;
+use http::{HeaderMap, Request, Response};
+use http_body::Body;
+use http_body_util::Limited;
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::body::ResponseBody;
+use crate::error::{echo, ApiError, ErrorKind};
+use crate::format::tagged_response;
+
+/// Chooses the body limit of a request from its head.
+///
+/// Implemented by `usize` (a fixed limit) and by every `Fn(&http::request::Parts) -> usize`
+/// closure (see [`BodyLimitLayer::per_request`]).
+pub trait LimitPolicy {
+    /// The largest body, in bytes, allowed for the request with this head.
+    fn limit(&self, head: &Parts) -> usize;
+}
+
+impl LimitPolicy for usize {
+    fn limit(&self, _head: &Parts) -> usize {
+        *self
+    }
+}
+
+impl<F> LimitPolicy for F
+where
+    F: Fn(&Parts) -> usize,
+{
+    fn limit(&self, head: &Parts) -> usize {
+        self(head)
+    }
+}
+
+/// Bounds request bodies; see the [module docs](self).
+///
+/// `P` is the [`LimitPolicy`]: `usize` for a fixed limit ([`BodyLimitLayer::new`]), a closure
+/// for a per-request limit ([`BodyLimitLayer::per_request`]).
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimitLayer<P = usize> {
+    policy: P,
+    require_content_length: bool,
+}
+
+impl BodyLimitLayer {
+    /// Limits every request body to `limit` bytes.
+    pub const fn new(limit: usize) -> Self {
+        Self {
+            policy: limit,
+            require_content_length: false,
+        }
+    }
+
+    /// Chooses the limit per request, from the request head (method, URI, headers, extensions).
+    ///
+    /// ```
+    /// use http::request::Parts;
+    /// use tower_envelope::BodyLimitLayer;
+    ///
+    /// let layer = BodyLimitLayer::per_request(|head: &Parts| {
+    ///     if head.uri.path().starts_with("/upload/") { 16 << 20 } else { 64 << 10 }
+    /// });
+    /// # let _ = layer;
+    /// ```
+    pub fn per_request<F>(policy: F) -> BodyLimitLayer<F>
+    where
+        F: Fn(&Parts) -> usize,
+    {
+        BodyLimitLayer::with_policy(policy)
+    }
+
+    /// Chooses the limit per request with any [`LimitPolicy`].
+    pub fn with_policy<P>(policy: P) -> BodyLimitLayer<P>
+    where
+        P: LimitPolicy,
+    {
+        BodyLimitLayer {
+            policy,
+            require_content_length: false,
+        }
+    }
+}
+
+impl<P> BodyLimitLayer<P> {
+    /// Answers [`ErrorKind::LengthRequired`] (411) to a request that carries a body (chunked, or
+    /// a body stream that is not empty) without a `Content-Length`. Requests without a body pass.
+    pub fn require_content_length(mut self) -> Self {
+        self.require_content_length = true;
+        self
+    }
+}
+
+impl<S, P: Clone> Layer<S> for BodyLimitLayer<P> {
+    type Service = BodyLimit<S, P>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        BodyLimit {
+            inner,
+            config: self.clone(),
+        }
+    }
+}
+
+/// The service of [`BodyLimitLayer`]: rejects a request whose declared length is over the limit
+/// and hands the inner service the body wrapped in [`Limited`].
+#[derive(Clone, Debug)]
+pub struct BodyLimit<S, P = usize> {
+    inner: S,
+    config: BodyLimitLayer<P>,
+}
+
+impl<S, P> BodyLimit<S, P> {
+    /// Wraps `inner` with the limit configured by `config`.
+    pub fn new(inner: S, config: BodyLimitLayer<P>) -> Self {
+        Self { inner, config }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, P, ReqBody, ResBody> Service<Request<ReqBody>> for BodyLimit<S, P>
+where
+    S: Service<Request<Limited<ReqBody>>, Response = Response<ResBody>>,
+    P: LimitPolicy,
+    ReqBody: Body,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let (head, body) = request.into_parts();
+        let limit = self.config.policy.limit(&head);
+        let verdict = match content_length(&head.headers) {
+            Ok(Some(length)) if length > u64::try_from(limit).unwrap_or(u64::MAX) => {
+                Err(too_large(length, limit))
+            }
+            Ok(Some(_)) => Ok(()),
+            Ok(None)
+                if self.config.require_content_length
+                    && (head.headers.contains_key(TRANSFER_ENCODING) || !body.is_end_stream()) =>
+            {
+                Err(ApiError::new(
+                    ErrorKind::LengthRequired,
+                    "Content-Length header is required",
+                ))
+            }
+            Ok(None) => Ok(()),
+            Err(invalid) => Err(invalid.into()),
+        };
+        let request = Request::from_parts(head, body);
+        match verdict {
+            Ok(()) => ResponseFuture::inner(
+                self.inner
+                    .call(request.map(|body| Limited::new(body, limit))),
+            ),
+            Err(error) => ResponseFuture::rejected(tagged_response(error, &request)),
+        }
+    }
+}
+
+/// The 413 for a declared length over the limit (Defender's `MaximumBatchSizeExceeded` wording).
+pub(crate) fn too_large(length: u64, limit: usize) -> ApiError {
+    ApiError::new(
+        ErrorKind::PayloadTooLarge,
+        format!("Received: {length} bytes, allowed: {limit} bytes"),
+    )
+}
+
+/// The 413 for a streamed body that went over the limit (its full length is unknown).
+pub(crate) fn too_large_streamed(limit: usize) -> ApiError {
+    ApiError::new(
+        ErrorKind::PayloadTooLarge,
+        format!("Received: more than {limit} bytes, allowed: {limit} bytes"),
+    )
+}
+
+/// A `Content-Length` that is not one length.
+#[derive(Debug)]
+pub(crate) enum InvalidContentLength {
+    /// A value that is not a decimal number (or does not fit a `u64`).
+    Malformed(String),
+    /// Several values that disagree (`Content-Length: 5, 6`, or two headers).
+    Conflicting,
+}
+
+impl From<InvalidContentLength> for ApiError {
+    fn from(invalid: InvalidContentLength) -> Self {
+        let error = match invalid {
+            InvalidContentLength::Malformed(value) => ApiError::new(
+                ErrorKind::BadRequest,
+                format!("Content-Length \"{}\" is not a valid length", echo(&value)),
+            ),
+            InvalidContentLength::Conflicting => ApiError::new(
+                ErrorKind::BadRequest,
+                "Content-Length header has conflicting values",
+            ),
+        };
+        error.with_target("Content-Length")
+    }
+}
+
+/// The declared body length: `None` without a `Content-Length`; several equal values (RFC 9110
+/// §8.6 allows `42, 42`) count as one. Borrows the headers; allocates only to report a
+/// malformed value.
+pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidContentLength> {
+    let mut length = None;
+    for value in headers.get_all(CONTENT_LENGTH) {
+        let malformed =
+            || InvalidContentLength::Malformed(String::from_utf8_lossy(value.as_bytes()).into());
+        for element in value.as_bytes().split(|b| *b == b',') {
+            let digits = element.trim_ascii();
+            if digits.is_empty() {
+                return Err(malformed());
+            }
+            let mut n: u64 = 0;
+            for d in digits {
+                if !d.is_ascii_digit() {
+                    return Err(malformed());
+                }
+                n = n
+                    .checked_mul(10)
+                    .and_then(|n| n.checked_add(u64::from(d - b'0')))
+                    .ok_or_else(malformed)?;
+            }
+            match length {
+                Some(previous) if previous != n => return Err(InvalidContentLength::Conflicting),
+                _ => length = Some(n),
+            }
+        }
+    }
+    Ok(length)
+}
+
+/// Whether a request carries a body: a non-zero (or invalid) `Content-Length`, a
+/// `Transfer-Encoding`, or — without either header, as in HTTP/2 — a body stream that is not
+/// known to be empty.
+pub(crate) fn carries_body<B: Body>(headers: &HeaderMap, body: &B) -> bool {
+    if headers.contains_key(TRANSFER_ENCODING) {
+        return true;
+    }
+    match content_length(headers) {
+        Ok(Some(length)) => length > 0,
+        Ok(None) => !body.is_end_stream(),
+        Err(_) => true,
+    }
+}
+
+pin_project! {
+    /// The response future of [`BodyLimit`].
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        kind: Kind<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, B> {
+        Inner { #[pin] future: F },
+        Rejected { response: Option<Response<ResponseBody<B>>> },
+    }
+}
+
+impl<F, B> ResponseFuture<F, B> {
+    fn inner(future: F) -> Self {
+        Self {
+            kind: Kind::Inner { future },
+        }
+    }
+
+    fn rejected(response: Response<ResponseBody<B>>) -> Self {
+        Self {
+            kind: Kind::Rejected {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Inner { future } => future
+                .poll(cx)
+                .map_ok(|response| response.map(ResponseBody::new)),
+            KindProj::Rejected { response } => Poll::Ready(Ok(response
+                .take()
+                .expect("ResponseFuture polled after completion"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn parse(values: &[&'static str]) -> Result<Option<u64>, InvalidContentLength> {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append(CONTENT_LENGTH, HeaderValue::from_static(v));
+        }
+        content_length(&headers)
+    }
+
+    #[test]
+    fn content_length_values() {
+        assert_eq!(parse(&[]).unwrap(), None);
+        assert_eq!(parse(&["0"]).unwrap(), Some(0));
+        assert_eq!(parse(&["4096"]).unwrap(), Some(4096));
+        assert_eq!(parse(&["42, 42"]).unwrap(), Some(42));
+        assert_eq!(parse(&["42", "42"]).unwrap(), Some(42));
+        assert_eq!(parse(&["18446744073709551615"]).unwrap(), Some(u64::MAX));
+        for bad in [
+            "",
+            "abc",
+            "-1",
+            "+1",
+            "1.0",
+            "0x10",
+            "18446744073709551616",
+            "1,",
+            " ",
+        ] {
+            assert!(
+                matches!(parse(&[bad]), Err(InvalidContentLength::Malformed(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            parse(&["1, 2"]),
+            Err(InvalidContentLength::Conflicting)
+        ));
+        assert!(matches!(
+            parse(&["1", "2"]),
+            Err(InvalidContentLength::Conflicting)
+        ));
+    }
+}
