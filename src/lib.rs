@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
 
+pub mod auth;
 #[cfg(feature = "axum")]
 pub mod axum;
 pub mod body;
@@ -27,6 +28,10 @@ pub mod format;
 pub mod limit;
 pub mod url;
 
+pub use auth::{
+    AsyncAuthTokenLayer, AsyncTokenValidator, AuthTokenLayer, Principal, Scheme, StaticTokens,
+    TokenError, TokenValidator,
+};
 pub use content_type::{ContentType, ContentTypeLayer};
 pub use envelope::{ErrorEnvelope, ErrorEnvelopeLayer};
 pub use error::{ApiError, Code, ErrorKind, FieldViolation};

@@ -1,0 +1,475 @@
+//! Who a token belongs to: [`Principal`], the [`TokenValidator`] and [`AsyncTokenValidator`]
+//! traits, their typed failure [`TokenError`], and the built-in [`StaticTokens`].
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use siphasher::sip128::SipHasher13;
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
+
+/// The identity behind a valid token: a subject, its scopes and an optional expiry.
+///
+/// Cheap to clone (one shared allocation, built once). On success [`crate::AuthTokenLayer`]
+/// inserts it into the request extensions, where a handler reads it (axum:
+/// `Extension<Principal>`). It never holds the token itself.
+///
+/// ```
+/// use tower_envelope::auth::Principal;
+///
+/// let p = Principal::new("alice", ["read", "write"]);
+/// assert!(p.has_scope("write"));
+/// assert_eq!(p.subject(), "alice");
+/// assert_eq!(p.expires_at(), None);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Principal {
+    inner: Arc<PrincipalInner>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+struct PrincipalInner {
+    subject: Cow<'static, str>,
+    scopes: Box<[Cow<'static, str>]>,
+    expires_at: Option<SystemTime>,
+}
+
+impl Principal {
+    /// A principal named `subject` holding `scopes`, without expiry.
+    pub fn new<I, S>(subject: impl Into<Cow<'static, str>>, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Cow<'static, str>>,
+    {
+        Self {
+            inner: Arc::new(PrincipalInner {
+                subject: subject.into(),
+                scopes: scopes.into_iter().map(Into::into).collect(),
+                expires_at: None,
+            }),
+        }
+    }
+
+    /// Sets the instant from which the principal's token is expired.
+    pub fn with_expiry(mut self, expires_at: SystemTime) -> Self {
+        Arc::make_mut(&mut self.inner).expires_at = Some(expires_at);
+        self
+    }
+
+    /// The subject (user, client or key name).
+    pub fn subject(&self) -> &str {
+        &self.inner.subject
+    }
+
+    /// The scopes.
+    pub fn scopes(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.inner.scopes.iter().map(|s| &**s)
+    }
+
+    /// Whether `scope` is one of the scopes (exact, case-sensitive comparison, as RFC 6749 §3.3
+    /// says).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.inner.scopes.iter().any(|s| s == scope)
+    }
+
+    /// The instant from which the token is expired, if it expires.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.inner.expires_at
+    }
+
+    /// Whether the token is expired at `now`.
+    pub fn is_expired_at(&self, now: SystemTime) -> bool {
+        self.inner.expires_at.is_some_and(|at| now >= at)
+    }
+}
+
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Principal")
+            .field("subject", &self.inner.subject)
+            .field("scopes", &self.inner.scopes)
+            .field("expires_at", &self.inner.expires_at)
+            .finish()
+    }
+}
+
+/// Why a validator refused a well-formed token. Never carries the token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// The token is not known: `Unauthorized` (401), "token is not recognised".
+    Unknown,
+    /// The token is known but expired: `TokenExpired` (401).
+    Expired,
+    /// The token is refused for the given reason (revoked, wrong audience, ...): `Unauthorized`
+    /// (401) with that message. A `&'static str`, so it cannot carry request data.
+    Rejected(&'static str),
+    /// The token could not be checked (the authorization server is unreachable):
+    /// `ServiceUnavailable` (503), without a `WWW-Authenticate` challenge.
+    Unavailable,
+}
+
+impl TokenError {
+    /// The message the layer answers with, e.g. `"token is not recognised"`.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Unknown => "token is not recognised",
+            Self::Expired => "token has expired",
+            Self::Rejected(reason) => reason,
+            Self::Unavailable => {
+                "token could not be verified: the authorization server is unavailable"
+            }
+        }
+    }
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+/// Checks a token synchronously (the fast path) and returns its [`Principal`].
+///
+/// The token is borrowed from the request header and is 1 or more visible ASCII characters.
+/// The layer itself checks the principal's expiry ([`Principal::expires_at`]) and the scopes
+/// the request requires, so a validator only answers *who is this*.
+///
+/// Implemented for [`StaticTokens`], for `Arc<V>` and for closures
+/// `Fn(&str) -> Result<Principal, TokenError>`:
+///
+/// ```
+/// use tower_envelope::auth::{Principal, TokenError, TokenValidator};
+///
+/// let validator = |token: &str| match token {
+///     "let-me-in" => Ok(Principal::new("guest", ["read"])),
+///     _ => Err(TokenError::Unknown),
+/// };
+/// assert_eq!(validator.validate("nope"), Err(TokenError::Unknown));
+/// ```
+pub trait TokenValidator {
+    /// The principal the token belongs to, or why it is refused.
+    fn validate(&self, token: &str) -> Result<Principal, TokenError>;
+}
+
+impl<F> TokenValidator for F
+where
+    F: Fn(&str) -> Result<Principal, TokenError>,
+{
+    fn validate(&self, token: &str) -> Result<Principal, TokenError> {
+        self(token)
+    }
+}
+
+impl<V: TokenValidator + ?Sized> TokenValidator for Arc<V> {
+    fn validate(&self, token: &str) -> Result<Principal, TokenError> {
+        (**self).validate(token)
+    }
+}
+
+/// Checks a token asynchronously, e.g. by introspection against an authorization server
+/// (RFC 7662). Used by [`crate::auth::AsyncAuthTokenLayer`].
+///
+/// The future cannot borrow the token (it is stored beside the request the token is read
+/// from): copy the token into it if it needs it.
+///
+/// Implemented for closures `Fn(&str) -> impl Future<Output = Result<Principal, TokenError>>`:
+///
+/// ```
+/// use tower_envelope::auth::{AsyncTokenValidator, Principal, TokenError};
+///
+/// let introspect = |token: &str| {
+///     let known = token == "let-me-in";
+///     async move {
+///         if known { Ok(Principal::new("guest", ["read"])) } else { Err(TokenError::Unknown) }
+///     }
+/// };
+/// let _future = introspect.validate("let-me-in");
+/// ```
+pub trait AsyncTokenValidator {
+    /// The validation future.
+    type Future: Future<Output = Result<Principal, TokenError>>;
+
+    /// Starts validating `token`.
+    fn validate(&self, token: &str) -> Self::Future;
+}
+
+impl<F, Fut> AsyncTokenValidator for F
+where
+    F: Fn(&str) -> Fut,
+    Fut: Future<Output = Result<Principal, TokenError>>,
+{
+    type Future = Fut;
+
+    fn validate(&self, token: &str) -> Fut {
+        self(token)
+    }
+}
+
+/// A fixed set of tokens, each mapped to a [`Principal`], compared in constant time.
+///
+/// Several tokens may map to one principal ([`StaticTokens::principal`]: a primary and a backup
+/// token, for rotation). A token may expire ([`StaticTokens::token_expiring_at`]).
+///
+/// ```
+/// use std::time::SystemTime;
+/// use tower_envelope::auth::{Principal, StaticTokens, TokenError, TokenValidator};
+///
+/// let tokens = StaticTokens::new()
+///     .token("read-token", ["read"])
+///     .token("write-token", ["read", "write"])
+///     .token_expiring_at("old-token", ["read"], SystemTime::UNIX_EPOCH)
+///     .principal(Principal::new("ci", ["deploy"]), ["ci-primary", "ci-backup"]);
+/// assert_eq!(tokens.len(), 5);
+/// assert_eq!(tokens.validate("ci-backup").unwrap().subject(), "ci");
+/// assert!(tokens.validate("write-token").unwrap().has_scope("write"));
+/// assert_eq!(tokens.validate("guess").unwrap_err(), TokenError::Unknown);
+/// // Expiry is the layer's check: the validator still names the principal.
+/// assert!(tokens.validate("old-token").unwrap().is_expired_at(SystemTime::now()));
+/// ```
+///
+/// # Constant time
+///
+/// Tokens are never stored. At construction each token is reduced to a 128-bit keyed digest
+/// (SipHash-1-3 under a random key drawn once per process); a presented token is hashed the same
+/// way and compared with **every** stored digest with [`subtle`], with no early exit, and the
+/// match is picked by constant-time conditional selection. The time taken depends only on the
+/// presented token's length and on the number of stored tokens: neither the content nor the
+/// length of a stored token leaks.
+#[derive(Clone)]
+pub struct StaticTokens {
+    table: Arc<Table>,
+}
+
+#[derive(Clone)]
+struct Table {
+    hasher: SipHasher13,
+    digests: Vec<Digest>,
+    principals: Vec<Principal>,
+}
+
+#[derive(Clone, Copy)]
+struct Digest {
+    h1: u64,
+    h2: u64,
+    principal: u32,
+}
+
+/// The per-process SipHash key.
+///
+/// Why keyed SipHash-1-3 and not SHA-256: the digest is fixed-size (so comparing digests cannot
+/// reveal a stored token's length), hashing a short token takes ~20 ns against ~200 ns for
+/// SHA-256, and the secret random key means an attacker cannot predict any digest, so timing of
+/// the digest comparison (constant anyway) tells nothing about the stored tokens.
+fn process_key() -> (u64, u64) {
+    static KEY: OnceLock<(u64, u64)> = OnceLock::new();
+    *KEY.get_or_init(|| {
+        let mut bytes = [0u8; 16];
+        if getrandom::fill(&mut bytes).is_err() {
+            // The OS source failed: fall back to std's randomly seeded hasher keys.
+            use std::hash::{BuildHasher, Hasher};
+            for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_usize(i);
+                chunk.copy_from_slice(&h.finish().to_le_bytes());
+            }
+        }
+        let (k0, k1) = bytes.split_at(8);
+        (
+            u64::from_le_bytes(k0.try_into().unwrap_or_default()),
+            u64::from_le_bytes(k1.try_into().unwrap_or_default()),
+        )
+    })
+}
+
+impl Default for StaticTokens {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StaticTokens {
+    /// An empty set (every token is refused).
+    pub fn new() -> Self {
+        let (k0, k1) = process_key();
+        Self {
+            table: Arc::new(Table {
+                hasher: SipHasher13::new_with_keys(k0, k1),
+                digests: Vec::new(),
+                principals: Vec::new(),
+            }),
+        }
+    }
+
+    /// Adds `token` for a new principal holding `scopes`, without expiry. Its subject is
+    /// `token-N`, N being the principal's 1-based position (never derived from the token).
+    ///
+    /// # Panics
+    ///
+    /// When `token` is empty or holds anything but visible ASCII (`!`..=`~`), since no request
+    /// could present it, or when it is already registered. The message never shows the token.
+    pub fn token<I, S>(self, token: impl AsRef<str>, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Cow<'static, str>>,
+    {
+        let subject = format!("token-{}", self.table.principals.len() + 1);
+        self.principal(Principal::new(subject, scopes), [token])
+    }
+
+    /// Adds `token` for a new principal holding `scopes`, expired from `expires_at` on
+    /// (`TokenExpired`). Panics like [`StaticTokens::token`].
+    pub fn token_expiring_at<I, S>(
+        self,
+        token: impl AsRef<str>,
+        scopes: I,
+        expires_at: SystemTime,
+    ) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Cow<'static, str>>,
+    {
+        let subject = format!("token-{}", self.table.principals.len() + 1);
+        self.principal(
+            Principal::new(subject, scopes).with_expiry(expires_at),
+            [token],
+        )
+    }
+
+    /// Adds `principal` with all of `tokens` (a primary and a backup token, for rotation).
+    /// Panics like [`StaticTokens::token`].
+    pub fn principal<T>(mut self, principal: Principal, tokens: T) -> Self
+    where
+        T: IntoIterator,
+        T::Item: AsRef<str>,
+    {
+        let table = Arc::make_mut(&mut self.table);
+        let index = u32::try_from(table.principals.len())
+            .unwrap_or_else(|_| panic!("StaticTokens: too many principals"));
+        table.principals.push(principal);
+        for token in tokens {
+            let token = token.as_ref().as_bytes();
+            assert!(
+                !token.is_empty() && token.iter().all(|b| (0x21..=0x7e).contains(b)),
+                "StaticTokens: token #{} is empty or holds characters other than visible ASCII",
+                table.digests.len() + 1
+            );
+            let hash = table.hasher.hash(token);
+            assert!(
+                !table
+                    .digests
+                    .iter()
+                    .any(|d| d.h1 == hash.h1 && d.h2 == hash.h2),
+                "StaticTokens: token #{} is registered twice",
+                table.digests.len() + 1
+            );
+            table.digests.push(Digest {
+                h1: hash.h1,
+                h2: hash.h2,
+                principal: index,
+            });
+        }
+        self
+    }
+
+    /// The number of tokens.
+    pub fn len(&self) -> usize {
+        self.table.digests.len()
+    }
+
+    /// Whether there are no tokens.
+    pub fn is_empty(&self) -> bool {
+        self.table.digests.is_empty()
+    }
+}
+
+impl TokenValidator for StaticTokens {
+    fn validate(&self, token: &str) -> Result<Principal, TokenError> {
+        let table = &*self.table;
+        let hash = table.hasher.hash(token.as_bytes());
+        let mut found = Choice::from(0);
+        let mut index = 0u32;
+        // Every digest is compared; the match is selected without branching on it.
+        for digest in &table.digests {
+            let diff = (digest.h1 ^ hash.h1) | (digest.h2 ^ hash.h2);
+            let eq = diff.ct_eq(&0);
+            index.conditional_assign(&digest.principal, eq);
+            found |= eq;
+        }
+        if bool::from(found) {
+            table
+                .principals
+                .get(index as usize)
+                .cloned()
+                .ok_or(TokenError::Unknown)
+        } else {
+            Err(TokenError::Unknown)
+        }
+    }
+}
+
+impl fmt::Debug for StaticTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Neither tokens (never stored) nor digests are shown: only counts and principals.
+        f.debug_struct("StaticTokens")
+            .field("tokens", &self.table.digests.len())
+            .field("principals", &self.table.principals)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_every_token_and_only_those() {
+        let tokens = StaticTokens::new()
+            .token("a", ["r"])
+            .principal(Principal::new("two", ["w"]), ["b1", "b2"])
+            .token("c", ["x"]);
+        assert_eq!(tokens.validate("a").unwrap().subject(), "token-1");
+        assert_eq!(tokens.validate("b1").unwrap().subject(), "two");
+        assert_eq!(tokens.validate("b2").unwrap().subject(), "two");
+        assert_eq!(tokens.validate("c").unwrap().subject(), "token-3");
+        for wrong in ["", "A", "b", "b12", "c ", "aa"] {
+            assert_eq!(
+                tokens.validate(wrong),
+                Err(TokenError::Unknown),
+                "{wrong:?}"
+            );
+        }
+        assert_eq!(StaticTokens::new().validate("a"), Err(TokenError::Unknown));
+    }
+
+    #[test]
+    fn shares_the_principal() {
+        let tokens = StaticTokens::new().token("a", ["r"]);
+        let (p, q) = (tokens.validate("a").unwrap(), tokens.validate("a").unwrap());
+        assert!(Arc::ptr_eq(&p.inner, &q.inner));
+    }
+
+    #[test]
+    #[should_panic(expected = "registered twice")]
+    fn refuses_duplicates() {
+        let _ = StaticTokens::new().token("a", ["r"]).token("a", ["w"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "visible ASCII")]
+    fn refuses_unpresentable_tokens() {
+        let _ = StaticTokens::new().token("a b", ["r"]);
+    }
+
+    #[test]
+    fn debug_hides_tokens() {
+        let tokens = StaticTokens::new().token("super-secret-token", ["r"]);
+        let debug = format!("{tokens:?}");
+        assert!(!debug.contains("super-secret-token"), "{debug}");
+        assert!(debug.contains("tokens: 1"), "{debug}");
+    }
+}
