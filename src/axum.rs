@@ -25,17 +25,12 @@
 
 use axum_core::body::Body;
 use axum_core::response::{IntoResponse, Response};
-use http::Method;
 
 use crate::error::ApiError;
-use crate::format::{render_response, Problem, RequestContext, RequestId};
+use crate::format::error_response;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let id = RequestId::generate();
-        let cx = RequestContext::new(id.as_str(), &Method::GET);
-        let mut response = render_response(&Problem::new(), &self, &cx).map(Body::from);
-        response.extensions_mut().insert(self);
-        response
+        error_response(self).map(Body::from)
     }
 }

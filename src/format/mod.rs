@@ -269,6 +269,24 @@ pub fn tagged_response<B, ResBody>(
     response
 }
 
+/// An error answered outside any request context (a handler's error, say): RFC 9457 problem
+/// details with a fresh correlation id, tagged with the `ApiError` so that an
+/// [`crate::ErrorEnvelopeLayer`] above renders it in its own format.
+///
+/// ```
+/// use tower_envelope::{format::error_response, ApiError, ErrorKind};
+/// let res = error_response(ApiError::new(ErrorKind::Conflict, "machine exists"));
+/// assert_eq!(res.status(), http::StatusCode::CONFLICT);
+/// assert_eq!(res.extensions().get::<ApiError>().unwrap().kind(), ErrorKind::Conflict);
+/// ```
+pub fn error_response(error: ApiError) -> http::Response<bytes::Bytes> {
+    let id = RequestId::generate();
+    let cx = RequestContext::new(id.as_str(), &Method::GET);
+    let mut response = render_response(&Problem::new(), &error, &cx);
+    response.extensions_mut().insert(error);
+    response
+}
+
 /// A correlation id, held inline (no allocation): a request's own id when it is 1–128 visible
 /// ASCII characters, or a fresh UUID v4.
 #[derive(Clone, Copy)]
