@@ -18,8 +18,8 @@ use crate::error::{ApiError, Code, ErrorKind};
 /// - Field violations go in a `details` array of `{code, message, target}` (the field's dotted
 ///   path in `target`).
 /// - When `code` alone does not name the kind (`TokenExpired` answers `Unauthorized`), or the error
-///   names an offending field, an `innererror` object carries them: `{"code": "TokenExpired",
-///   "target": "name"}`.
+///   names an offending field, an `innererror` object carries the kind's name and the field:
+///   `{"code": "TokenExpired"}`, `{"target": "name"}`.
 ///
 /// ```
 /// use tower_envelope::format::{Defender, Format, RequestContext};
@@ -94,7 +94,8 @@ struct Detail<'a> {
 
 #[derive(Serialize)]
 struct Inner<'a> {
-    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     target: Option<&'a str>,
 }
@@ -143,7 +144,7 @@ impl Format for Defender {
         let code = error.code().map_or(Defender::code(kind).into(), code_text);
         let named = Defender::kind_of(&code) == Some(kind);
         let innererror = (!named || error.target().is_some()).then(|| Inner {
-            code: kind.name(),
+            code: (!named).then(|| kind.name()),
             target: error.target(),
         });
         let body = Envelope {
