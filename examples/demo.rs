@@ -80,7 +80,6 @@ async fn get_machine(Path(id): Path<String>) -> Result<Json<Value>, AppError> {
         ErrorKind::ResourceNotFound,
         format!("Machine {} was not found", echo(&id)),
     )
-    .with_target("id")
     .into())
 }
 

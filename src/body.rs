@@ -1,4 +1,23 @@
 //! The response body of the crate's services: the inner service's body, or a rendered error.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http::{Response, StatusCode};
+//! use http_body::Body as _;
+//! use http_body_util::Full;
+//! use tower_envelope::body::ResponseBody;
+//!
+//! // A passing response keeps its body; a rendered error carries its own.
+//! let passing: Response<ResponseBody<Full<Bytes>>> =
+//!     Response::new(ResponseBody::new(Full::new(Bytes::from("ok"))));
+//! assert_eq!(passing.status(), StatusCode::OK);
+//! let error = Response::builder()
+//!     .status(StatusCode::NOT_FOUND)
+//!     .body(ResponseBody::<Full<Bytes>>::full(Bytes::from("{}")))
+//!     .unwrap();
+//! assert_eq!(error.status(), StatusCode::NOT_FOUND);
+//! assert_eq!(error.body().size_hint().exact(), Some(2));
+//! ```
 
 use std::pin::Pin;
 use std::task::{Context, Poll};

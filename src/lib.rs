@@ -1,19 +1,64 @@
-//! Tower layers that validate HTTP API requests and render every failure in one vendor error
+//! Tower layers that validate HTTP API requests and answer every failure in one vendor error
 //! format.
 //!
-//! The single error currency is [`ApiError`]; a [`Format`] renders it as a vendor's body
-//! ([`format::Defender`], [`format::QRadar`], [`format::Msi`], [`format::Edgio`],
-//! [`format::Problem`], [`format::Google`]) and parses that body back.
+//! - **Validators** — [`AuthTokenLayer`] (token present, well formed, known, not expired, with the
+//!   scope the method or route needs), [`UrlEncodingLayer`] (RFC 3986 percent-encoding),
+//!   [`ContentTypeLayer`] (the body's media type, optionally `Accept` and JSON syntax),
+//!   [`BodyLimitLayer`] (declared and streamed body sizes). Each rejects with an [`ApiError`]
+//!   carried in the response extensions (and, on its own, an RFC 9457 problem+json body).
+//! - **One renderer** — [`ErrorEnvelopeLayer`] turns *every* failure below it — a validator's
+//!   rejection, a handler's `ApiError`, a bare 4xx/5xx from axum or tower-http, an inner service
+//!   error such as a timeout, a panic — into the chosen [`Format`]: [`format::Defender`],
+//!   [`format::QRadar`], [`format::Msi`], [`format::Edgio`], [`format::Problem`],
+//!   [`format::Google`], and a gRPC status for gRPC requests.
+//!
+//! Passing requests cost no allocation in any of these layers.
 //!
 //! ```
-//! use tower_envelope::format::{Defender, Format, RequestContext};
-//! use tower_envelope::{ApiError, ErrorKind};
-//! use http::{Method, StatusCode};
+//! use std::convert::Infallible;
+//! use bytes::Bytes;
+//! use http::{header::AUTHORIZATION, Request, Response, StatusCode};
+//! use http_body_util::{BodyExt, Full};
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_envelope::{
+//!     AuthTokenLayer, BodyLimitLayer, ContentTypeLayer, ErrorEnvelopeLayer, StaticTokens,
+//!     UrlEncodingLayer,
+//! };
 //!
-//! let err = ApiError::new(ErrorKind::ResourceNotFound, "Machine 7 was not found");
-//! let out = Defender.render(&err, &RequestContext::new("req-1", &Method::GET));
-//! assert_eq!(out.status, StatusCode::NOT_FOUND);
+//! # tokio_test::block_on(async {
+//! let svc = ServiceBuilder::new()
+//!     .layer(ErrorEnvelopeLayer::defender())
+//!     .layer(AuthTokenLayer::bearer(StaticTokens::new().token("read-token", ["read"])))
+//!     .layer(UrlEncodingLayer::new())
+//!     .layer(ContentTypeLayer::json())
+//!     .layer(BodyLimitLayer::new(4096))
+//!     .service_fn(|_req| async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("ok")))) });
+//!
+//! // A passing request reaches the service.
+//! let ok = Request::get("/machines/1")
+//!     .header(AUTHORIZATION, "Bearer read-token")
+//!     .body(Full::new(Bytes::new()))
+//!     .unwrap();
+//! assert_eq!(svc.clone().oneshot(ok).await.unwrap().status(), StatusCode::OK);
+//!
+//! // A failing one leaves as a Defender error.
+//! let bad = Request::get("/machines/%zz")
+//!     .header(AUTHORIZATION, "Bearer read-token")
+//!     .body(Full::new(Bytes::new()))
+//!     .unwrap();
+//! let res = svc.oneshot(bad).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+//! let body = res.into_body().collect().await.unwrap().to_bytes();
+//! let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+//! assert_eq!(json["error"]["code"], "InvalidUrl");
+//! # });
 //! ```
+//!
+//! # Features
+//!
+//! - `axum`: `impl IntoResponse for ApiError`, so handlers return `Result<T, ApiError>`.
+//! - `tonic`: `impl From<ApiError> for tonic::Status`.
+//! - `tracing`: inner service errors are logged at error level with the correlation id.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
 
