@@ -17,7 +17,10 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use tower::{Layer, Service, ServiceBuilder};
 use tower_envelope::format::{Defender, Edgio, Format, Google, Msi, Problem, QRadar};
-use tower_envelope::{ApiError, BoxError, ErrorEnvelopeLayer, ErrorKind};
+use tower_envelope::{
+    AuthTokenLayer, BodyLimitLayer, BoxError, ContentTypeLayer, ErrorEnvelopeLayer, StaticTokens,
+    UrlEncodingLayer,
+};
 
 /// The bare service: a small 200 from a static body.
 #[derive(Clone, Copy)]
@@ -93,24 +96,46 @@ where
     }
 }
 
-fn get() -> Request<Full<Bytes>> {
-    Request::builder()
-        .method(Method::GET)
-        .uri("/api/machines/1?expand=true")
-        .header(AUTHORIZATION, "Bearer read-token")
-        .body(Full::new(Bytes::new()))
-        .unwrap()
+/// The headers a typical API client sends, plus the body's.
+fn request(method: Method, uri: &str, body: &'static [u8]) -> Request<Full<Bytes>> {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "api.example.com")
+        .header("user-agent", "curl/8.5.0")
+        .header("accept", "application/json")
+        .header(AUTHORIZATION, "Bearer read-token-5f2a9c");
+    if !body.is_empty() {
+        builder = builder
+            .header(CONTENT_TYPE, "application/json")
+            .header(CONTENT_LENGTH, body.len());
+    }
+    builder.body(Full::new(Bytes::from_static(body))).unwrap()
 }
 
 fn post_json() -> Request<Full<Bytes>> {
-    Request::builder()
-        .method(Method::POST)
-        .uri("/api/machines")
-        .header(CONTENT_TYPE, "application/json")
-        .header(CONTENT_LENGTH, "14")
-        .header(AUTHORIZATION, "Bearer read-token")
-        .body(Full::new(Bytes::from_static(br#"{"name":"web"}"#)))
-        .unwrap()
+    request(
+        Method::POST,
+        "/api/machines?dry_run=false",
+        br#"{"name":"web"}"#,
+    )
+}
+
+fn anonymous() -> Request<Full<Bytes>> {
+    let mut req = request(Method::GET, "/api/machines/1", b"");
+    req.headers_mut().remove(AUTHORIZATION);
+    req
+}
+
+fn tokens() -> StaticTokens {
+    StaticTokens::new()
+        .token("read-token-5f2a9c", ["read"])
+        .token("write-token-8e1b4d", ["read", "write"])
+}
+
+/// The auth layer as compared with tower-http's bearer check, which inserts nothing.
+fn auth() -> AuthTokenLayer {
+    AuthTokenLayer::bearer(tokens()).insert_principal(false)
 }
 
 fn bench<S, RB>(c: &mut Criterion, id: &str, mut svc: S, make: fn() -> Request<Full<Bytes>>)
@@ -142,10 +167,48 @@ fn happy(c: &mut Criterion) {
         ErrorEnvelopeLayer::defender().layer(Bare),
         post_json,
     );
+    bench(c, "happy/auth_bearer", auth().layer(Bare), post_json);
+    bench(
+        c,
+        "happy/auth_bearer_principal",
+        AuthTokenLayer::bearer(tokens()).layer(Bare),
+        post_json,
+    );
+    bench(
+        c,
+        "happy/url",
+        UrlEncodingLayer::new().layer(Bare),
+        post_json,
+    );
+    bench(
+        c,
+        "happy/content_type",
+        ContentTypeLayer::json().layer(Bare),
+        post_json,
+    );
+    bench(
+        c,
+        "happy/body_limit",
+        BodyLimitLayer::new(4096).layer(Bare),
+        post_json,
+    );
+    bench(
+        c,
+        "happy/stack",
+        ServiceBuilder::new()
+            .layer(ErrorEnvelopeLayer::defender())
+            .layer(auth())
+            .layer(UrlEncodingLayer::new())
+            .layer(ContentTypeLayer::json())
+            .layer(BodyLimitLayer::new(4096))
+            .service(Bare),
+        post_json,
+    );
     bench(
         c,
         "happy/tower_http_bearer",
-        tower_http::validate_request::ValidateRequestHeaderLayer::bearer("read-token").layer(Bare),
+        tower_http::validate_request::ValidateRequestHeaderLayer::bearer("read-token-5f2a9c")
+            .layer(Bare),
         post_json,
     );
     bench(
@@ -161,25 +224,24 @@ fn happy(c: &mut Criterion) {
         // bearer check needs of the body it wraps.
         ServiceBuilder::new()
             .layer(tower_http::limit::RequestBodyLimitLayer::new(4096))
-            .layer(tower_http::validate_request::ValidateRequestHeaderLayer::bearer("read-token"))
+            .layer(
+                tower_http::validate_request::ValidateRequestHeaderLayer::bearer(
+                    "read-token-5f2a9c",
+                ),
+            )
             .service(Bare),
         post_json,
     );
 }
 
+/// A request without a token, rejected by `AuthTokenLayer` and rendered by the envelope.
 fn reject(c: &mut Criterion) {
     fn render_in<F: Format + Clone>(c: &mut Criterion, name: &str, format: F) {
-        let id = format!("reject/auth_missing/{name}");
-        let svc = ErrorEnvelopeLayer::new(format).layer(tower::service_fn(
-            |req: Request<Full<Bytes>>| {
-                let error =
-                    ApiError::new(ErrorKind::Unauthorized, "Authorization header is missing");
-                ready(Ok::<_, Infallible>(
-                    tower_envelope::format::tagged_response::<_, Full<Bytes>>(error, &req),
-                ))
-            },
-        ));
-        bench(c, &id, svc, get);
+        let svc = ServiceBuilder::new()
+            .layer(ErrorEnvelopeLayer::new(format))
+            .layer(auth())
+            .service(Bare);
+        bench(c, &format!("reject/auth_missing/{name}"), svc, anonymous);
     }
     render_in(c, "defender", Defender);
     render_in(c, "qradar", QRadar::new());
@@ -194,13 +256,13 @@ fn rewrite(c: &mut Criterion) {
         c,
         "rewrite/bare_404/defender",
         ErrorEnvelopeLayer::defender().layer(Status(StatusCode::NOT_FOUND)),
-        get,
+        anonymous,
     );
     bench(
         c,
         "rewrite/timeout/defender",
         ErrorEnvelopeLayer::defender().layer(TimedOut),
-        get,
+        anonymous,
     );
 }
 

@@ -12,9 +12,13 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
+use tower::ServiceBuilder;
 use tower::{Layer, Service};
 use tower_envelope::format::{Defender, Format, RequestContext};
-use tower_envelope::{ApiError, ErrorEnvelopeLayer, ErrorKind};
+use tower_envelope::{
+    ApiError, AuthTokenLayer, BodyLimitLayer, ContentTypeLayer, ErrorEnvelopeLayer, ErrorKind,
+    Principal, StaticTokens, UrlEncodingLayer,
+};
 
 struct Counting;
 
@@ -104,7 +108,7 @@ fn post_json() -> Request<Full<Bytes>> {
         .header(CONTENT_TYPE, "application/json")
         .header(CONTENT_LENGTH, "15")
         .header(AUTHORIZATION, "Bearer write-token")
-        .body(Full::new(Bytes::from_static(br#"{"name":"web"}"#)))
+        .body(Full::new(Bytes::from_static(br#"{"name":"web-1"}"#)))
         .unwrap()
 }
 
@@ -179,4 +183,96 @@ fn rewriting_a_bare_404_stays_under_its_ceiling() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(n <= REWRITE_404_CEILING, "{n} allocations");
     println!("bare 404 rewritten as Defender: {n} allocations");
+}
+
+fn tokens() -> StaticTokens {
+    StaticTokens::new()
+        .token("read-token", ["read"])
+        .token("write-token", ["read", "write"])
+}
+
+/// Extra allocations of `svc` over the bare service for one request made by `make`, after one
+/// warm-up request.
+fn extra<S, RB>(svc: &mut S, make: fn() -> Request<Full<Bytes>>) -> usize
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<RB>>,
+    S::Error: std::fmt::Debug,
+{
+    let _ = drive(svc, make());
+    let (bare, _) = drive(&mut Bare, make());
+    let (n, status) = drive(svc, make());
+    assert_eq!(status, StatusCode::OK);
+    n - bare
+}
+
+#[test]
+fn envelope_and_the_three_request_validators_allocate_nothing() {
+    let mut svc = ServiceBuilder::new()
+        .layer(ErrorEnvelopeLayer::defender())
+        .layer(UrlEncodingLayer::new())
+        .layer(ContentTypeLayer::json())
+        .layer(BodyLimitLayer::new(4096))
+        .service(Bare);
+    assert_eq!(extra(&mut svc, get), 0, "GET");
+    assert_eq!(extra(&mut svc, post_json), 0, "POST with a JSON body");
+}
+
+#[test]
+fn auth_without_the_principal_insert_allocates_nothing() {
+    let mut svc = AuthTokenLayer::bearer(tokens())
+        .insert_principal(false)
+        .layer(Bare);
+    assert_eq!(extra(&mut svc, get), 0, "GET");
+    assert_eq!(extra(&mut svc, post_json), 0, "POST with a JSON body");
+}
+
+#[test]
+fn full_stack_with_the_principal_costs_one_extensions_insert() {
+    // What `http::Extensions` costs for one insert into a request's empty extensions.
+    let principal = Principal::new("someone", ["read"]);
+    let (insert, _extensions) = count(|| {
+        let mut extensions = http::Extensions::new();
+        extensions.insert(principal.clone());
+        extensions
+    });
+    let mut svc = ServiceBuilder::new()
+        .layer(ErrorEnvelopeLayer::defender())
+        .layer(AuthTokenLayer::bearer(tokens()))
+        .layer(UrlEncodingLayer::new())
+        .layer(ContentTypeLayer::json())
+        .layer(BodyLimitLayer::new(4096))
+        .service(Bare);
+    for make in [get, post_json] {
+        let n = extra(&mut svc, make);
+        println!(
+            "full stack, principal inserted: {n} allocations (one Extensions insert: {insert})"
+        );
+        assert!(n <= insert, "{n} > {insert}");
+    }
+}
+
+fn no_token() -> Request<Full<Bytes>> {
+    let mut req = get();
+    req.headers_mut().remove(AUTHORIZATION);
+    req.headers_mut().remove("x-request-id");
+    req
+}
+
+/// The ceiling for a missing token rejected by `AuthTokenLayer` and rendered as Defender (14
+/// measured): the validator's tagged problem+json response (its body and header map, the request
+/// id, the `ApiError` inserted into the response extensions, the error's boxed target) and the
+/// Defender response that replaces it (body, header map, request id).
+const REJECTION_CEILING: usize = 14;
+
+#[test]
+fn a_rejection_rendered_as_defender_stays_under_its_ceiling() {
+    let mut svc = ServiceBuilder::new()
+        .layer(ErrorEnvelopeLayer::defender())
+        .layer(AuthTokenLayer::bearer(tokens()))
+        .service(Bare);
+    let _ = drive(&mut svc, no_token());
+    let (n, status) = drive(&mut svc, no_token());
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    println!("missing token rendered as Defender: {n} allocations");
+    assert!(n <= REJECTION_CEILING, "{n} allocations");
 }
