@@ -1,0 +1,1099 @@
+//! The demo server (`examples/demo.rs`) driven over TCP by a real HTTP client, once per format.
+//!
+//! Each test starts the demo with `demo::serve` on an ephemeral port for each of the six formats
+//! at once, runs the same check against every server concurrently, shuts each server down through
+//! its shutdown future and reports the failing formats together. The expected status of an error
+//! is the format's own ([`Format::status`]), checked against `reference/vendors.md` as well; the
+//! body is parsed back with the format's [`Format::parse`] and a few raw members are checked per
+//! format.
+
+#[allow(dead_code)]
+#[path = "../examples/demo.rs"]
+mod demo;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+use tower_envelope::{ApiError, ErrorKind, Format};
+
+/// The text of the demo's panicking handler, which must never reach a client.
+const PANIC_TEXT: &str = "panicked on purpose";
+
+/// How long one request may take before the test gives up on it.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+// ---- harness ---------------------------------------------------------------------------------
+
+/// One running demo server and a client for it.
+struct Demo {
+    name: &'static str,
+    format: Arc<dyn Format>,
+    base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// A response, read whole.
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    /// The HTTP/1 reason phrase, when it is not the status's canonical one.
+    reason: Option<String>,
+    body: Bytes,
+    /// The `x-request-id` the request carried, if any.
+    sent_request_id: Option<String>,
+    /// What was sent, for failure messages.
+    what: String,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn header(&self, name: impl http::header::AsHeaderName) -> Option<&str> {
+        self.headers.get(name).map(|v| {
+            v.to_str()
+                .unwrap_or_else(|_| panic!("{}: a header is not text", self.what))
+        })
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{}: body is not JSON ({e}): {}", self.what, self.text()))
+    }
+}
+
+/// Runs `check` against a demo server of each format, concurrently; fails listing every format
+/// whose check failed (or whose server did not shut down cleanly).
+async fn each_format<F, Fut>(check: F)
+where
+    F: Fn(Demo) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut runs = JoinSet::new();
+    for name in demo::FORMATS {
+        let check = check.clone();
+        runs.spawn(async move { (name, run(name, check).await) });
+    }
+    let mut failures = Vec::new();
+    while let Some(joined) = runs.join_next().await {
+        let (name, outcome) = joined.expect("the harness task itself does not panic");
+        if let Err(message) = outcome {
+            failures.push(format!("[{name}] {message}"));
+        }
+    }
+    failures.sort();
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// Serves the demo in `name`'s format on 127.0.0.1:0, runs `check` in its own task (so that a
+/// failed assertion is caught), then shuts the server down and awaits it.
+async fn run<F, Fut>(name: &'static str, check: F) -> Result<(), String>
+where
+    F: Fn(Demo) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let format = demo::format(name).ok_or_else(|| format!("demo::format({name:?}) is None"))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| format!("addr: {e}"))?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(demo::serve(listener, format.clone(), async {
+        let _ = stopped.await;
+    }));
+    let demo = Demo {
+        name,
+        format,
+        base: format!("http://{addr}"),
+        client: Client::builder(TokioExecutor::new()).build_http(),
+    };
+    // The client moves into the check and is dropped with it, closing its pooled connections.
+    let checked = tokio::spawn(check(demo)).await;
+    let _ = stop.send(());
+    let served = tokio::time::timeout(Duration::from_secs(5), server).await;
+    if let Err(e) = checked {
+        return Err(match e.try_into_panic() {
+            Ok(panic) => panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "the check panicked".to_owned()),
+            Err(e) => format!("the check was cancelled: {e}"),
+        });
+    }
+    match served {
+        Err(_) => Err("the server did not shut down within 5 s of its shutdown signal".into()),
+        Ok(Err(e)) => Err(format!("the server task failed: {e}")),
+        Ok(Ok(Err(e))) => Err(format!("demo::serve returned an error: {e}")),
+        Ok(Ok(Ok(()))) => Ok(()),
+    }
+}
+
+impl Demo {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &'static str,
+    ) -> Reply {
+        let what = format!("{} {method} {path} {headers:?} {body:?}", self.name);
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        let mut sent_request_id = None;
+        for (name, value) in headers {
+            if name.eq_ignore_ascii_case("x-request-id") {
+                sent_request_id = Some((*value).to_owned());
+            }
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .unwrap_or_else(|e| panic!("{what}: cannot build the request: {e}"));
+        let response = tokio::time::timeout(REQUEST_TIMEOUT, self.client.request(request))
+            .await
+            .unwrap_or_else(|_| panic!("{what}: no response within {REQUEST_TIMEOUT:?}"))
+            .unwrap_or_else(|e| panic!("{what}: request failed: {e:?}"));
+        let (parts, body) = response.into_parts();
+        let body = tokio::time::timeout(REQUEST_TIMEOUT, body.collect())
+            .await
+            .unwrap_or_else(|_| panic!("{what}: body not read within {REQUEST_TIMEOUT:?}"))
+            .unwrap_or_else(|e| panic!("{what}: reading the body failed: {e}"))
+            .to_bytes();
+        Reply {
+            status: parts.status,
+            reason: parts
+                .extensions
+                .get::<hyper::ext::ReasonPhrase>()
+                .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned()),
+            headers: parts.headers,
+            body,
+            sent_request_id,
+            what,
+        }
+    }
+
+    /// `GET path`, with `Authorization: Bearer <token>` when a token is given.
+    async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        match token {
+            Some(token) => {
+                let auth = format!("Bearer {token}");
+                self.send(Method::GET, path, &[("authorization", &auth)], "")
+                    .await
+            }
+            None => self.send(Method::GET, path, &[], "").await,
+        }
+    }
+
+    /// `POST path` with a token and a JSON body (`Content-Type: application/json`).
+    async fn post_json(&self, path: &str, token: &str, body: &'static str) -> Reply {
+        let auth = format!("Bearer {token}");
+        self.send(
+            Method::POST,
+            path,
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            body,
+        )
+        .await
+    }
+
+    /// `method path` with a token and no body.
+    async fn call(&self, method: Method, path: &str, token: &str) -> Reply {
+        let auth = format!("Bearer {token}");
+        self.send(method, path, &[("authorization", &auth)], "")
+            .await
+    }
+
+    /// Asserts that `reply` is `kind` rendered in this server's format, and returns the error
+    /// parsed back with the format's own parser.
+    fn error(&self, reply: &Reply, kind: ErrorKind) -> ApiError {
+        let what = &reply.what;
+        let body = reply.text();
+        let expected = self.format.status(&ApiError::from_kind(kind));
+        assert_eq!(
+            reply.status, expected,
+            "{what}: status for {kind:?} (Format::status); body {body}"
+        );
+        assert_eq!(
+            reply.status.as_u16(),
+            spec_status(self.name, kind),
+            "{what}: status for {kind:?} (vendors.md); body {body}"
+        );
+        assert!(
+            !body.contains(PANIC_TEXT),
+            "{what}: the panic text leaked: {body}"
+        );
+
+        let request_id = reply
+            .header("x-request-id")
+            .unwrap_or_else(|| panic!("{what}: error response without x-request-id"))
+            .to_owned();
+        match &reply.sent_request_id {
+            Some(sent) => assert_eq!(&request_id, sent, "{what}: x-request-id not kept"),
+            None => assert!(
+                is_uuid_v4(&request_id),
+                "{what}: generated x-request-id {request_id:?} is not a UUID v4"
+            ),
+        }
+
+        let content_type = reply
+            .header(CONTENT_TYPE)
+            .unwrap_or_else(|| panic!("{what}: error response without Content-Type"));
+        assert_eq!(
+            content_type,
+            match self.name {
+                "defender" => "application/json; charset=utf-8",
+                "problem" => "application/problem+json",
+                _ => "application/json",
+            },
+            "{what}: Content-Type"
+        );
+        let parsed = self
+            .format
+            .parse(reply.status, Some(content_type), &reply.body)
+            .unwrap_or_else(|| panic!("{what}: the format cannot parse its own body: {body}"));
+        assert_eq!(parsed.kind(), kind, "{what}: parsed kind; body {body}");
+        assert!(
+            !parsed.message().is_empty(),
+            "{what}: empty message; body {body}"
+        );
+
+        let json = reply.json();
+        self.raw_members(reply, kind, &request_id, &json, &parsed);
+        parsed
+    }
+
+    /// A few members of each vendor's body, read from the raw JSON.
+    fn raw_members(
+        &self,
+        reply: &Reply,
+        kind: ErrorKind,
+        request_id: &str,
+        json: &Value,
+        parsed: &ApiError,
+    ) {
+        let what = &reply.what;
+        let status = reply.status.as_u16();
+        let message = parsed.message();
+        match self.name {
+            "defender" => {
+                assert_eq!(
+                    json["error"]["code"],
+                    defender_code(kind),
+                    "{what}: error.code in {json}"
+                );
+                assert_eq!(
+                    json["error"]["target"], request_id,
+                    "{what}: error.target in {json}"
+                );
+                assert_eq!(
+                    json["error"]["message"], message,
+                    "{what}: error.message in {json}"
+                );
+            }
+            "qradar" => {
+                assert_eq!(
+                    json["http_response"]["code"], status,
+                    "{what}: http_response.code in {json}"
+                );
+                assert_eq!(
+                    json["http_response"]["message"],
+                    qradar_http_message(kind, status),
+                    "{what}: http_response.message in {json}"
+                );
+                assert_eq!(
+                    json["code"],
+                    qradar_code(kind, status),
+                    "{what}: code in {json}"
+                );
+                assert_eq!(json["message"], message, "{what}: message in {json}");
+                assert!(json["details"].is_object(), "{what}: details in {json}");
+                assert!(
+                    json["description"].as_str().is_some_and(|d| !d.is_empty()),
+                    "{what}: description in {json}"
+                );
+            }
+            "msi" => {
+                let title = msi_title(kind);
+                assert_eq!(
+                    reply.reason.as_deref(),
+                    title,
+                    "{what}: HTTP/1 reason phrase"
+                );
+                if let Some(title) = title {
+                    let detail = json["detail"].as_str().unwrap_or_default();
+                    assert_eq!(
+                        detail,
+                        format!("{title}: {message}"),
+                        "{what}: detail in {json}"
+                    );
+                } else if parsed.violations().is_empty() {
+                    assert_eq!(json["detail"], message, "{what}: detail in {json}");
+                } else {
+                    assert!(json["detail"].is_array(), "{what}: detail in {json}");
+                }
+            }
+            "edgio" => {
+                assert_eq!(json["Message"], message, "{what}: Message in {json}");
+                // `Kind` appears only when the status alone does not name the kind.
+                let named = ErrorKind::from_status(reply.status) == Some(kind);
+                let expected = if named {
+                    Value::Null
+                } else {
+                    kind.slug().into()
+                };
+                assert_eq!(json["Kind"], expected, "{what}: Kind in {json}");
+            }
+            "problem" => {
+                assert_eq!(json["status"], status, "{what}: status in {json}");
+                assert_eq!(json["code"], kind.slug(), "{what}: code in {json}");
+                assert_eq!(json["detail"], message, "{what}: detail in {json}");
+                assert_eq!(json["type"], "about:blank", "{what}: type in {json}");
+                assert_eq!(
+                    json["title"],
+                    reply.status.canonical_reason().unwrap_or_default(),
+                    "{what}: title in {json}"
+                );
+                assert_eq!(
+                    json["request_id"], request_id,
+                    "{what}: request_id in {json}"
+                );
+            }
+            "google" => {
+                assert_eq!(
+                    json["error"]["code"], status,
+                    "{what}: error.code in {json}"
+                );
+                assert_eq!(
+                    json["error"]["status"],
+                    google_status(kind),
+                    "{what}: error.status in {json}"
+                );
+                assert_eq!(
+                    json["error"]["message"], message,
+                    "{what}: error.message in {json}"
+                );
+                let details = json["error"]["details"].as_array().cloned();
+                let details = details.unwrap_or_default();
+                let infos: Vec<&Value> = details
+                    .iter()
+                    .filter(|d| d["@type"] == "type.googleapis.com/google.rpc.ErrorInfo")
+                    .collect();
+                assert_eq!(infos.len(), 1, "{what}: exactly one ErrorInfo in {json}");
+                assert_eq!(
+                    infos[0]["reason"],
+                    kind.slug().to_ascii_uppercase(),
+                    "{what}: ErrorInfo.reason in {json}"
+                );
+                assert_eq!(
+                    infos[0]["domain"], "demo.example.com",
+                    "{what}: ErrorInfo.domain in {json}"
+                );
+                assert!(
+                    details.iter().any(|d| d["requestId"] == request_id),
+                    "{what}: RequestInfo.requestId in {json}"
+                );
+            }
+            other => panic!("no expectations for format {other}"),
+        }
+    }
+}
+
+/// The status `reference/vendors.md` gives each format for the kinds the demo produces.
+fn spec_status(format: &str, kind: ErrorKind) -> u16 {
+    use ErrorKind as K;
+    let standard = match kind {
+        K::MissingParameter | K::InvalidRequestBody | K::InvalidUrl => 400,
+        K::Unauthorized | K::TokenExpired => 401,
+        K::InsufficientScope => 403,
+        K::NotFound | K::ResourceNotFound => 404,
+        K::MethodNotAllowed => 405,
+        K::UnsupportedMediaType => 415,
+        K::Internal => 500,
+        K::UpstreamInvalidCredentials | K::UpstreamQueryInvalid => 502,
+        K::UpstreamTimeout => 504,
+        other => panic!("no expected status for {other:?}"),
+    };
+    match (format, kind) {
+        ("qradar", K::MissingParameter) => 419,
+        ("msi", K::UpstreamTimeout | K::UpstreamInvalidCredentials | K::UpstreamQueryInvalid) => {
+            427
+        }
+        (
+            "msi",
+            K::MissingParameter | K::InvalidRequestBody | K::InvalidUrl | K::UnsupportedMediaType,
+        ) => 422,
+        ("edgio", K::Unauthorized | K::TokenExpired | K::InsufficientScope) => 401,
+        ("edgio", K::UnsupportedMediaType) => 400,
+        _ => standard,
+    }
+}
+
+/// Defender's `error.code` (vendors.md §2).
+fn defender_code(kind: ErrorKind) -> &'static str {
+    use ErrorKind as K;
+    match kind {
+        K::MissingParameter => "MissingRequiredParameter",
+        K::Unauthorized | K::TokenExpired => "Unauthorized",
+        K::InsufficientScope => "Forbidden",
+        K::Internal => "InternalServerError",
+        K::ResourceNotFound => "ResourceNotFound",
+        K::NotFound => "NotFound",
+        K::InvalidRequestBody => "InvalidRequestBody",
+        K::InvalidUrl => "InvalidUrl",
+        K::UnsupportedMediaType => "UnsupportedMediaType",
+        K::MethodNotAllowed => "MethodNotAllowed",
+        K::UpstreamTimeout => "UpstreamTimeout",
+        K::UpstreamInvalidCredentials => "UpstreamInvalidCredentials",
+        K::UpstreamQueryInvalid => "UpstreamQueryInvalid",
+        other => panic!("no expected Defender code for {other:?}"),
+    }
+}
+
+/// QRadar's numeric `code` (vendors.md §3).
+fn qradar_code(kind: ErrorKind, status: u16) -> i64 {
+    use ErrorKind as K;
+    match kind {
+        K::MissingParameter => 8,
+        K::Unauthorized | K::TokenExpired => 18,
+        K::InvalidRequestBody => 1001,
+        K::ResourceNotFound => 1002,
+        K::InsufficientScope => 1009,
+        K::Internal => 1020,
+        _ => i64::from(status),
+    }
+}
+
+/// QRadar's `http_response.message` (seed 003's table; a missing entity behind an existing
+/// endpoint uses the shorter text of the seed's own example response).
+fn qradar_http_message(kind: ErrorKind, status: u16) -> &'static str {
+    match status {
+        400 => "Invalid syntax for this request was provided.",
+        401 => "You are unauthorized to access the requested resource. Please log in.",
+        403 => "Your account is not authorized to access the requested resource.",
+        404 if kind == ErrorKind::ResourceNotFound => {
+            "We could not find the resource you requested."
+        }
+        404 => "We could not find the resource you requested. Please refer to the documentation for the list of resources.",
+        405 => "This method type is not currently supported.",
+        415 => "The requested resource does not support the media type provided.",
+        419 => "The requested resource is missing required arguments.",
+        500 => "Unexpected internal server error.",
+        502 => "Invalid response received when acting as a proxy or gateway.",
+        504 => "Did not receive a timely response from upstream server while acting as a gateway or proxy.",
+        other => panic!("no expected QRadar text for {other}"),
+    }
+}
+
+/// MSI's 427 title, which is also the reason phrase (vendors.md §4).
+fn msi_title(kind: ErrorKind) -> Option<&'static str> {
+    match kind {
+        ErrorKind::UpstreamTimeout => Some("Upstream Tech Timed Out"),
+        ErrorKind::UpstreamInvalidCredentials => Some("Upstream Tech Invalid Credentials"),
+        ErrorKind::UpstreamQueryInvalid => Some("Upstream Tech Query Invalid"),
+        _ => None,
+    }
+}
+
+/// Google's canonical `error.status` (vendors.md §7, §8).
+fn google_status(kind: ErrorKind) -> &'static str {
+    use ErrorKind as K;
+    match kind {
+        K::MissingParameter | K::InvalidRequestBody | K::InvalidUrl | K::UnsupportedMediaType => {
+            "INVALID_ARGUMENT"
+        }
+        K::Unauthorized | K::TokenExpired => "UNAUTHENTICATED",
+        K::InsufficientScope => "PERMISSION_DENIED",
+        K::ResourceNotFound => "NOT_FOUND",
+        K::NotFound | K::MethodNotAllowed => "UNIMPLEMENTED",
+        K::UpstreamTimeout => "DEADLINE_EXCEEDED",
+        K::UpstreamInvalidCredentials | K::UpstreamQueryInvalid => "UNAVAILABLE",
+        K::Internal => "INTERNAL",
+        other => panic!("no expected Google status for {other:?}"),
+    }
+}
+
+fn is_uuid_v4(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() == 36
+        && [8, 13, 18, 23].iter().all(|&i| b[i] == b'-')
+        && b[14] == b'4'
+        && matches!(b[19], b'8' | b'9' | b'a' | b'b')
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| [8, 13, 18, 23].contains(&i) || matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The `Bearer` challenge the demo's auth layer sends (RFC 6750 §3).
+fn challenge(reply: &Reply) -> &str {
+    reply
+        .header(WWW_AUTHENTICATE)
+        .unwrap_or_else(|| panic!("{}: no WWW-Authenticate", reply.what))
+}
+
+// ---- the contract ----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_ok_without_a_token() {
+    each_format(|demo| async move {
+        let reply = demo.get("/healthz", None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.what);
+        assert_eq!(reply.text(), "ok", "{}", reply.what);
+        assert!(reply.header(WWW_AUTHENTICATE).is_none(), "{}", reply.what);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn machine_1_is_served_to_the_read_token() {
+    each_format(|demo| async move {
+        let reply = demo.get("/api/machines/1", Some("read-token")).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{}: {}",
+            reply.what,
+            reply.text()
+        );
+        assert!(
+            reply
+                .header(CONTENT_TYPE)
+                .is_some_and(|ct| ct.starts_with("application/json")),
+            "{}: Content-Type {:?}",
+            reply.what,
+            reply.header(CONTENT_TYPE)
+        );
+        assert_eq!(reply.json(), json!({"id": "1", "name": "machine-1"}));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_machines_are_resource_not_found() {
+    each_format(|demo| async move {
+        for id in ["7", "123123123", "web-1"] {
+            let reply = demo
+                .get(&format!("/api/machines/{id}"), Some("read-token"))
+                .await;
+            let error = demo.error(&reply, ErrorKind::ResourceNotFound);
+            assert_eq!(
+                error.message(),
+                format!("Machine {id} was not found"),
+                "{}",
+                reply.what
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_a_valid_token_is_unauthorized() {
+    each_format(|demo| async move {
+        // No credentials: a challenge without an `error` attribute.
+        let reply = demo.get("/api/machines/1", None).await;
+        let error = demo.error(&reply, ErrorKind::Unauthorized);
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.what);
+        assert_eq!(challenge(&reply), r#"Bearer realm="api""#, "{}", reply.what);
+        assert_eq!(
+            error.message(),
+            "Authorization header is missing",
+            "{}",
+            reply.what
+        );
+
+        // An unknown token.
+        let reply = demo.get("/api/machines/1", Some("guessed-token")).await;
+        let error = demo.error(&reply, ErrorKind::Unauthorized);
+        assert_eq!(
+            challenge(&reply),
+            r#"Bearer realm="api", error="invalid_token""#,
+            "{}",
+            reply.what
+        );
+        assert_eq!(error.message(), "token is not recognised", "{}", reply.what);
+        assert!(!reply.text().contains("guessed-token"), "{}", reply.what);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_token_expired() {
+    each_format(|demo| async move {
+        let reply = demo.get("/api/machines/1", Some("expired-token")).await;
+        let error = demo.error(&reply, ErrorKind::TokenExpired);
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.what);
+        assert_eq!(
+            challenge(&reply),
+            r#"Bearer realm="api", error="invalid_token""#,
+            "{}",
+            reply.what
+        );
+        assert_eq!(error.message(), "token has expired", "{}", reply.what);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_token_cannot_post() {
+    each_format(|demo| async move {
+        let reply = demo
+            .post_json("/api/machines", "read-token", r#"{"name":"web-1"}"#)
+            .await;
+        let error = demo.error(&reply, ErrorKind::InsufficientScope);
+        let expected = if demo.name == "edgio" {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(reply.status, expected, "{}", reply.what);
+        assert_eq!(
+            challenge(&reply),
+            r#"Bearer realm="api", error="insufficient_scope", scope="write""#,
+            "{}",
+            reply.what
+        );
+        assert_eq!(
+            error.message(),
+            r#"token lacks the required scope "write""#,
+            "{}",
+            reply.what
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_token_creates_a_machine() {
+    each_format(|demo| async move {
+        let reply = demo
+            .post_json("/api/machines", "write-token", r#"{"name":"web-1"}"#)
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{}: {}",
+            reply.what,
+            reply.text()
+        );
+        let body = reply.json();
+        assert_eq!(body["name"], "web-1", "{}: {body}", reply.what);
+        let id = body["id"].as_str().unwrap_or_default();
+        assert!(
+            !id.is_empty() && id != "1",
+            "{}: a new id in {body}",
+            reply.what
+        );
+        let fields: Vec<&String> = body.as_object().map(|o| o.keys().collect()).unwrap();
+        assert_eq!(fields, ["id", "name"], "{}: {body}", reply.what);
+
+        // The admin token holds `write` too.
+        let reply = demo
+            .post_json("/api/machines", "admin-token", r#"{"name":"web-2"}"#)
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.what);
+        assert_eq!(reply.json()["name"], "web-2", "{}", reply.what);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_blank_name_is_missing_parameter() {
+    each_format(|demo| async move {
+        for body in [
+            "{}",
+            r#"{"name":""}"#,
+            r#"{"name":"   "}"#,
+            r#"{"name":null}"#,
+            r#"{"title":"web-1"}"#,
+        ] {
+            let reply = demo.post_json("/api/machines", "write-token", body).await;
+            let error = demo.error(&reply, ErrorKind::MissingParameter);
+            assert_eq!(
+                error.message(),
+                "Parameter name is missing.",
+                "{}",
+                reply.what
+            );
+            let violations = error.violations();
+            assert_eq!(violations.len(), 1, "{}: {violations:?}", reply.what);
+            assert_eq!(
+                violations[0].location(),
+                ["body", "name"],
+                "{}: {violations:?}",
+                reply.what
+            );
+            assert_eq!(violations[0].message(), "field required", "{}", reply.what);
+
+            // Where each format puts the violation in its raw body.
+            let json = reply.json();
+            let location = match demo.name {
+                "defender" => json["error"]["details"][0]["target"].clone(),
+                "qradar" => json["details"]["fields"][0]["location"].clone(),
+                "msi" => json["detail"][0]["loc"].clone(),
+                "edgio" => json["Errors"][0]["location"].clone(),
+                "problem" => json["errors"][0]["pointer"].clone(),
+                "google" => json["error"]["details"]
+                    .as_array()
+                    .and_then(|details| {
+                        details
+                            .iter()
+                            .find(|d| d["@type"] == "type.googleapis.com/google.rpc.BadRequest")
+                    })
+                    .map(|d| d["fieldViolations"][0]["field"].clone())
+                    .unwrap_or_default(),
+                other => panic!("no expectations for format {other}"),
+            };
+            let expected = match demo.name {
+                "defender" | "google" => json!("body.name"),
+                "problem" => json!("#/name"),
+                _ => json!(["body", "name"]),
+            };
+            assert_eq!(location, expected, "{}: violation in {json}", reply.what);
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_is_not_json_is_invalid_request_body() {
+    each_format(|demo| async move {
+        for body in ["not json", r#"{"name":"#, "name=web-1"] {
+            let reply = demo.post_json("/api/machines", "write-token", body).await;
+            let error = demo.error(&reply, ErrorKind::InvalidRequestBody);
+            assert!(
+                error
+                    .message()
+                    .starts_with("Request body is not valid JSON (line 1, column "),
+                "{}: {:?}",
+                reply.what,
+                error.message()
+            );
+        }
+        // JSON, but not an object.
+        let reply = demo
+            .post_json("/api/machines", "write-token", r#"["web-1"]"#)
+            .await;
+        let error = demo.error(&reply, ErrorKind::InvalidRequestBody);
+        assert_eq!(
+            error.message(),
+            "Request body must be a JSON object",
+            "{}",
+            reply.what
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_needs_the_admin_token() {
+    each_format(|demo| async move {
+        let reply = demo
+            .call(Method::DELETE, "/api/machines/1", "admin-token")
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NO_CONTENT,
+            "{}: {}",
+            reply.what,
+            reply.text()
+        );
+        assert!(reply.body.is_empty(), "{}: {}", reply.what, reply.text());
+
+        for token in ["write-token", "read-token"] {
+            let reply = demo.call(Method::DELETE, "/api/machines/1", token).await;
+            let error = demo.error(&reply, ErrorKind::InsufficientScope);
+            assert_eq!(
+                challenge(&reply),
+                r#"Bearer realm="api", error="insufficient_scope", scope="admin""#,
+                "{}",
+                reply.what
+            );
+            assert_eq!(
+                error.message(),
+                r#"token lacks the required scope "admin""#,
+                "{}",
+                reply.what
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_slow_endpoint_times_out_as_upstream_timeout() {
+    each_format(|demo| async move {
+        let started = Instant::now();
+        let reply = demo.get("/api/slow", Some("read-token")).await;
+        let elapsed = started.elapsed();
+        let error = demo.error(&reply, ErrorKind::UpstreamTimeout);
+        // The demo's timeout is 1 s (the handler sleeps 2 s: without the timeout it answers 200).
+        assert!(
+            elapsed >= Duration::from_millis(990),
+            "{}: answered after {elapsed:?}, before the 1 s timeout",
+            reply.what
+        );
+        assert!(!error.message().contains("too late"), "{}", reply.what);
+        if demo.name == "msi" {
+            assert_eq!(reply.status.as_u16(), 427, "{}", reply.what);
+            assert_eq!(
+                reply.reason.as_deref(),
+                Some("Upstream Tech Timed Out"),
+                "{}",
+                reply.what
+            );
+        } else {
+            assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT, "{}", reply.what);
+            assert_eq!(reply.reason, None, "{}", reply.what);
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_failures_keep_their_kinds() {
+    each_format(|demo| async move {
+        let cases = [
+            (
+                "/api/upstream/credentials",
+                ErrorKind::UpstreamInvalidCredentials,
+                "splunk.example.com rejected the configured API key",
+                "Upstream Tech Invalid Credentials",
+            ),
+            (
+                "/api/upstream/query",
+                ErrorKind::UpstreamQueryInvalid,
+                "elasticsearch.example.com could not parse the search query",
+                "Upstream Tech Query Invalid",
+            ),
+        ];
+        for (path, kind, message, title) in cases {
+            let reply = demo.get(path, Some("read-token")).await;
+            let error = demo.error(&reply, kind);
+            assert_eq!(error.message(), message, "{}", reply.what);
+            if demo.name == "msi" {
+                assert_eq!(reply.status.as_u16(), 427, "{}", reply.what);
+                assert_eq!(reply.reason.as_deref(), Some(title), "{}", reply.what);
+            } else {
+                assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.what);
+                assert_eq!(reply.reason, None, "{}", reply.what);
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_is_internal_and_the_server_keeps_serving() {
+    each_format(|demo| async move {
+        for _ in 0..2 {
+            let reply = demo.get("/api/panic", Some("read-token")).await;
+            let error = demo.error(&reply, ErrorKind::Internal);
+            assert!(
+                !reply.text().contains("panicked") && !error.message().contains("panicked"),
+                "{}: {}",
+                reply.what,
+                reply.text()
+            );
+
+            let reply = demo.get("/healthz", None).await;
+            assert_eq!(reply.status, StatusCode::OK, "{} after a panic", reply.what);
+            assert_eq!(reply.text(), "ok", "{} after a panic", reply.what);
+            let reply = demo.get("/api/machines/1", Some("read-token")).await;
+            assert_eq!(reply.status, StatusCode::OK, "{} after a panic", reply.what);
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_paths_are_not_found_whatever_the_token() {
+    each_format(|demo| async move {
+        for path in ["/api/nothing", "/", "/api/machines/1/parts", "/healthz/x"] {
+            for token in [None, Some("read-token"), Some("guessed-token")] {
+                let reply = demo.get(path, token).await;
+                demo.error(&reply, ErrorKind::NotFound);
+                assert!(
+                    reply.header(WWW_AUTHENTICATE).is_none(),
+                    "{}: a 404 needs no challenge",
+                    reply.what
+                );
+            }
+        }
+        let reply = demo
+            .post_json("/api/nothing", "write-token", r#"{"name":"x"}"#)
+            .await;
+        demo.error(&reply, ErrorKind::NotFound);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsupported_method_is_method_not_allowed_with_allow() {
+    each_format(|demo| async move {
+        let cases: [(Method, &str, &[&str]); 4] = [
+            (Method::PUT, "/api/machines/1", &["GET", "DELETE"]),
+            (Method::PATCH, "/api/machines/1", &["GET", "DELETE"]),
+            (Method::GET, "/api/machines", &["POST"]),
+            (Method::DELETE, "/healthz", &["GET"]),
+        ];
+        for (method, path, allowed) in cases {
+            for token in [None, Some("admin-token")] {
+                let auth = token.map(|t| format!("Bearer {t}"));
+                let headers: Vec<(&str, &str)> = auth
+                    .as_deref()
+                    .map(|a| ("authorization", a))
+                    .into_iter()
+                    .collect();
+                let reply = demo.send(method.clone(), path, &headers, "").await;
+                demo.error(&reply, ErrorKind::MethodNotAllowed);
+                let allow: Vec<String> = reply
+                    .header(ALLOW)
+                    .unwrap_or_else(|| panic!("{}: no Allow header", reply.what))
+                    .split(',')
+                    .map(|m| m.trim().to_owned())
+                    .collect();
+                for m in allowed {
+                    assert!(
+                        allow.iter().any(|a| a == m),
+                        "{}: Allow {allow:?} lacks {m}",
+                        reply.what
+                    );
+                }
+                assert!(
+                    !allow.iter().any(|a| a == method.as_str()),
+                    "{}: Allow {allow:?} lists the refused method",
+                    reply.what
+                );
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_badly_encoded_url_is_invalid_url() {
+    each_format(|demo| async move {
+        for (path, sequence) in [
+            ("/api/machines/%zz", "%zz"),
+            ("/api/machines/1%2", "%2"),
+            ("/api/machines/a%G1", "%G1"),
+        ] {
+            let reply = demo.get(path, Some("read-token")).await;
+            let error = demo.error(&reply, ErrorKind::InvalidUrl);
+            assert!(
+                error.message().contains(sequence),
+                "{}: {:?} does not name {sequence}",
+                reply.what,
+                error.message()
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_without_an_accepted_content_type_is_unsupported_media_type() {
+    each_format(|demo| async move {
+        let auth = "Bearer write-token";
+        let reply = demo
+            .send(
+                Method::POST,
+                "/api/machines",
+                &[("authorization", auth)],
+                r#"{"name":"web-1"}"#,
+            )
+            .await;
+        let error = demo.error(&reply, ErrorKind::UnsupportedMediaType);
+        assert_eq!(
+            error.message(),
+            "Content-Type header is missing",
+            "{}",
+            reply.what
+        );
+
+        let reply = demo
+            .send(
+                Method::POST,
+                "/api/machines",
+                &[("authorization", auth), ("content-type", "text/plain")],
+                r#"{"name":"web-1"}"#,
+            )
+            .await;
+        let error = demo.error(&reply, ErrorKind::UnsupportedMediaType);
+        assert!(
+            error.message().contains("text/plain"),
+            "{}: {:?}",
+            reply.what,
+            error.message()
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_responses_keep_the_request_id() {
+    each_format(|demo| async move {
+        // `Demo::error` checks the header and, per format, the body's slot for the id
+        // (Defender's `error.target`, Problem's `request_id`, Google's RequestInfo).
+        let id = "demo-test-42";
+        let reply = demo
+            .send(
+                Method::GET,
+                "/api/machines/7",
+                &[("authorization", "Bearer read-token"), ("x-request-id", id)],
+                "",
+            )
+            .await;
+        demo.error(&reply, ErrorKind::ResourceNotFound);
+        assert_eq!(reply.header("x-request-id"), Some(id), "{}", reply.what);
+
+        let reply = demo
+            .send(Method::GET, "/api/machines/1", &[("x-request-id", id)], "")
+            .await;
+        demo.error(&reply, ErrorKind::Unauthorized);
+        assert_eq!(reply.header("x-request-id"), Some(id), "{}", reply.what);
+
+        // Without one, each error gets a fresh UUID v4.
+        let first = demo.get("/api/nothing", None).await;
+        let second = demo.get("/api/nothing", None).await;
+        demo.error(&first, ErrorKind::NotFound);
+        demo.error(&second, ErrorKind::NotFound);
+        assert_ne!(
+            first.header("x-request-id"),
+            second.header("x-request-id"),
+            "{}: the same id twice",
+            first.what
+        );
+    })
+    .await;
+}
+
+#[test]
+fn demo_knows_exactly_the_six_formats() {
+    assert_eq!(
+        demo::FORMATS,
+        ["defender", "qradar", "msi", "edgio", "problem", "google"]
+    );
+    for name in demo::FORMATS {
+        assert!(demo::format(name).is_some(), "{name}");
+    }
+    assert!(demo::format("xml").is_none());
+    assert!(demo::format("Defender").is_none());
+}
