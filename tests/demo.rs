@@ -761,7 +761,9 @@ async fn a_missing_or_blank_name_is_missing_parameter() {
                 other => panic!("no expectations for format {other}"),
             };
             let expected = match demo.name {
-                "defender" | "google" => json!("body.name"),
+                "defender" => json!("body.name"),
+                // AIP-193: a path into the request body.
+                "google" => json!("name"),
                 "problem" => json!("#/name"),
                 _ => json!(["body", "name"]),
             };

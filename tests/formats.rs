@@ -450,7 +450,7 @@ fn google_has_exactly_one_error_info() {
         .unwrap();
     assert_eq!(
         bad["fieldViolations"],
-        json!([{"field": "body.ip", "description": "not an IP", "reason": "format"}])
+        json!([{"field": "ip", "description": "not an IP", "reason": "format"}])
     );
 }
 

@@ -20,7 +20,8 @@ const BAD_REQUEST: &str = "type.googleapis.com/google.rpc.BadRequest";
 /// ([`grpc::code`]). `details` holds exactly one `google.rpc.ErrorInfo` (`reason`: the kind's slug
 /// in UPPER_SNAKE case, `domain`: the configured domain, `metadata`: the explicit `code` and the
 /// `target` when set), a `google.rpc.RequestInfo` with the correlation id, and, when there are
-/// field violations, one `google.rpc.BadRequest` with `fieldViolations`.
+/// field violations, one `google.rpc.BadRequest` with `fieldViolations` whose `field` is the path
+/// into the request body (`name` for `["body", "name"]`; `query.page` for a query parameter).
 ///
 /// ```
 /// use tower_envelope::format::{Format, Google, RequestContext};
@@ -57,6 +58,28 @@ impl Google {
         self.domain = domain.into();
         self
     }
+}
+
+/// AIP-193's `field` is a path into the request body (`name`, `address.city`): a body location
+/// drops its `body` segment; query, path and header locations keep theirs (`query.page`).
+fn field_path(location: &[Cow<'static, str>]) -> String {
+    match location.split_first() {
+        Some((first, rest)) if first == "body" && !rest.is_empty() => dotted(rest),
+        _ => dotted(location),
+    }
+}
+
+/// The location of a `field` path: under `body` unless it names another part of the request.
+fn field_location(field: &str) -> Vec<String> {
+    let mut location = undotted(field);
+    let other_part = matches!(
+        location.first().map(String::as_str),
+        Some("query" | "path" | "header" | "body")
+    ) && location.len() > 1;
+    if !other_part && !location.is_empty() {
+        location.insert(0, "body".to_owned());
+    }
+    location
 }
 
 fn reason(kind: ErrorKind) -> String {
@@ -197,7 +220,7 @@ impl Format for Google {
                     .violations()
                     .iter()
                     .map(|v| FieldViolationOut {
-                        field: dotted(v.location()),
+                        field: field_path(v.location()),
                         description: v.message(),
                         reason: v.reason(),
                     })
@@ -244,7 +267,7 @@ impl Format for Google {
             .into_iter()
             .filter(|d| d.ty == BAD_REQUEST)
             .flat_map(|d| d.field_violations)
-            .map(|v| violation(undotted(&v.field), v.description, v.reason));
+            .map(|v| violation(field_location(&v.field), v.description, v.reason));
         let mut error = ApiError::new(kind, b.message).with_violations(violations);
         if let Some(code) = code {
             error = error.with_code(code);
