@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# End-to-end load on loopback with wrk: the bench_server example bare and behind the full stack.
+#
+#   benches/load.sh            # compare bare and stack: requests/s, p50/p99, stack/bare ratio
+#   benches/load.sh soak       # the full stack under a mix of good and bad requests for 2 min:
+#                              # requests served, statuses by count, resident memory start/end
+#
+# Knobs (environment): DURATION (s, default 10), CONNECTIONS (default 32), THREADS (wrk, 1),
+# SOAK_SECONDS (default 120), PORT (default 18080). Every run is bounded by its duration and
+# only ever talks to 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-1}
+SOAK_SECONDS=${SOAK_SECONDS:-120}
+PORT=${PORT:-18080}
+MODE=${1:-compare}
+
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "wrk not found; installing it from the distribution's packages" >&2
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk
+fi
+
+cargo build --release --example bench_server >&2
+BIN=target/release/examples/bench_server
+SERVER_PID=""
+cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; }
+trap cleanup EXIT
+
+start_server() { # $@: extra flags
+  "$BIN" --addr "127.0.0.1:$PORT" "$@" >/dev/null &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do
+    if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then return 0; fi
+    sleep 0.05
+  done
+  echo "server did not start" >&2
+  exit 1
+}
+
+stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
+
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status"; }
+
+# Prints "requests/s p50 p99" for one wrk run against the running server.
+measure() {
+  local out
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
+    -H 'Authorization: Bearer read-token' "http://127.0.0.1:$PORT/api/machines/1")
+  local rps p50 p99
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  echo "$rps $p50 $p99"
+}
+
+if [ "$MODE" = compare ]; then
+  echo "wrk: $THREADS thread(s), $CONNECTIONS connections, ${DURATION}s each, GET /api/machines/1 with a bearer token"
+  start_server
+  curl -s -o /dev/null -H 'Authorization: Bearer read-token' "http://127.0.0.1:$PORT/api/machines/1"
+  read -r bare_rps bare_p50 bare_p99 < <(measure)
+  stop_server
+  start_server --stack
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer read-token' "http://127.0.0.1:$PORT/api/machines/1")
+  [ "$code" = 200 ] || { echo "stack answered $code to a good request" >&2; exit 1; }
+  read -r stack_rps stack_p50 stack_p99 < <(measure)
+  stop_server
+  printf '%-6s %12s %10s %10s\n' server requests/s p50 p99
+  printf '%-6s %12s %10s %10s\n' bare "$bare_rps" "$bare_p50" "$bare_p99"
+  printf '%-6s %12s %10s %10s\n' stack "$stack_rps" "$stack_p50" "$stack_p99"
+  awk -v s="$stack_rps" -v b="$bare_rps" 'BEGIN { printf "stack/bare throughput: %.3f\n", s / b }'
+elif [ "$MODE" = soak ]; then
+  start_server --stack
+  sleep 0.5
+  rss_start=$(rss_kib)
+  echo "soak: full stack, ${SOAK_SECONDS}s, $CONNECTIONS connections, mixed good and bad requests"
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SOAK_SECONDS}s" --latency -s benches/mixed.lua "http://127.0.0.1:$PORT")
+  rss_end=$(rss_kib)
+  stop_server
+  echo "$out" | sed -n '/Requests\/sec/p;/requests in/p;/^status/p;/Non-2xx/p;/Socket errors/p'
+  echo "resident memory: start ${rss_start} KiB, end ${rss_end} KiB"
+else
+  echo "usage: benches/load.sh [compare|soak]" >&2
+  exit 2
+fi
