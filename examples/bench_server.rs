@@ -35,9 +35,7 @@ fn router() -> Router {
         )
         .route(
             "/api/machines",
-            post(|body: Bytes| async move {
-                ([("content-type", "application/json")], body)
-            }),
+            post(|body: Bytes| async move { ([("content-type", "application/json")], body) }),
         )
 }
 
