@@ -214,8 +214,8 @@ impl fmt::Display for ErrorKind {
 
 /// An explicit, vendor-specific error code: text (`"InvalidHashValue"`) or a number (`1002`).
 ///
-/// Text made only of ASCII digits that fits an `i64` is stored as a number, so `"429"` and `429`
-/// are the same code whichever format carried it.
+/// Text that is the canonical decimal form of an `i64` (`"429"`, `"-5"`) is stored as a number,
+/// so `"429"` and `429` are the same code whichever format carried it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Code {
     /// A textual code.
@@ -243,12 +243,9 @@ impl Code {
 
     fn from_text(text: Cow<'static, str>) -> Self {
         let text = clean(text, MAX_FIELD_LEN);
-        let numeric = !text.is_empty()
-            && text.len() <= 18
-            && text.bytes().all(|b| b.is_ascii_digit())
-            && (text.len() == 1 || !text.starts_with('0'));
-        match text.parse() {
-            Ok(n) if numeric => Code::Number(n),
+        // Only the canonical decimal form of an i64 is a number: "429", "-5"; not "0429", "+5".
+        match text.parse::<i64>() {
+            Ok(n) if n.to_string() == *text => Code::Number(n),
             _ => Code::Text(text),
         }
     }
@@ -614,6 +611,9 @@ mod tests {
     fn numeric_text_codes_are_numbers() {
         assert_eq!(Code::from("429"), Code::Number(429));
         assert_eq!(Code::from("0429"), Code::Text("0429".into()));
+        assert_eq!(Code::from("-5"), Code::Number(-5));
+        assert_eq!(Code::from("+5"), Code::Text("+5".into()));
+        assert_eq!(Code::from(i64::MAX.to_string()), Code::Number(i64::MAX));
         assert_eq!(
             Code::from("InvalidHashValue").as_text(),
             Some("InvalidHashValue")

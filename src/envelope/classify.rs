@@ -57,8 +57,8 @@ fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {
     s.len() >= suffix.len() && s[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
 }
 
-/// Classifies a read error body: a known vendor envelope is translated; short text becomes the
-/// message of a 4xx; anything else gets the format's default message.
+/// Classifies a read error body: a known vendor envelope is translated (without its message for
+/// a 5xx); short text becomes the message of a 4xx; anything else gets the default message.
 pub(crate) fn read<F: Format + ?Sized>(
     format: &F,
     status: StatusCode,
@@ -66,11 +66,14 @@ pub(crate) fn read<F: Format + ?Sized>(
     body: &[u8],
 ) -> ApiError {
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    if let Some(error) = format
-        .parse(status, content_type, body)
-        .or_else(|| parse_any(status, content_type, body))
-    {
-        return error;
+    if let Some(error) = parse_any(status, content_type, body) {
+        // A server error's text stays inside, even in a vendor's envelope: kind, code, target
+        // and violations are translated, the message becomes the format's default.
+        return if status.is_server_error() {
+            error.with_message("")
+        } else {
+            error
+        };
     }
     let is_text = content_type.is_none_or(|ct| {
         ct.split(';')

@@ -60,23 +60,30 @@ impl Google {
     }
 }
 
+const PARTS: [&str; 4] = ["body", "query", "path", "header"];
+
 /// AIP-193's `field` is a path into the request body (`name`, `address.city`): a body location
-/// drops its `body` segment; query, path and header locations keep theirs (`query.page`).
+/// drops its `body` segment; query, path and header locations keep theirs (`query.page`), and so
+/// does a body location that would otherwise read as one of them (`body.query.q`, `body`).
 fn field_path(location: &[Cow<'static, str>]) -> String {
     match location.split_first() {
-        Some((first, rest)) if first == "body" && !rest.is_empty() => dotted(rest),
+        Some((first, rest))
+            if first == "body" && rest.first().is_some_and(|f| !PARTS.contains(&&**f)) =>
+        {
+            dotted(rest)
+        }
         _ => dotted(location),
     }
 }
 
-/// The location of a `field` path: under `body` unless it names another part of the request.
+/// The location of a `field` path: as written when it starts with a part of the request, else
+/// under `body`.
 fn field_location(field: &str) -> Vec<String> {
     let mut location = undotted(field);
-    let other_part = matches!(
-        location.first().map(String::as_str),
-        Some("query" | "path" | "header" | "body")
-    ) && location.len() > 1;
-    if !other_part && !location.is_empty() {
+    let named = location
+        .first()
+        .is_some_and(|f| PARTS.contains(&f.as_str()));
+    if !named && !location.is_empty() {
         location.insert(0, "body".to_owned());
     }
     location

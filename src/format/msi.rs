@@ -152,7 +152,9 @@ impl Format for Msi {
         } else {
             (Detail::Text(text), None)
         };
-        let named = title.is_some() || Msi::kind_of_status(status) == Some(kind);
+        // A 427's title names the upstream kind, but a violation list replaces the titled text.
+        let titled = title.is_some() && violations.is_empty();
+        let named = titled || Msi::kind_of_status(status) == Some(kind);
         let body = Envelope {
             detail,
             message,

@@ -67,7 +67,7 @@ struct Envelope<'a> {
     status: u16,
     detail: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    instance: Option<&'a str>,
+    instance: Option<Cow<'a, str>>,
     code: JsonCodeRef<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     kind: Option<&'a str>,
@@ -167,7 +167,7 @@ impl Format for Problem {
             title,
             status: status.as_u16(),
             detail: message(self, error),
-            instance: cx.path().filter(|_| self.instance),
+            instance: cx.path().filter(|_| self.instance).map(crate::error::echo),
             code: error
                 .code()
                 .map_or(JsonCodeRef::Text(kind.slug()), json_code),

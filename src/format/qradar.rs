@@ -13,7 +13,8 @@ use crate::error::{ApiError, Code, ErrorKind};
 /// table's text for it ([`QRadar::http_message`]). `description` is the error's description,
 /// by default the kind's ([`ErrorKind::description`]). `code` is the explicit numeric code or the
 /// kind's QRadar code ([`QRadar::code`]). `details` is `{}` unless the error names a target, has
-/// field violations or a textual explicit code: `{"target": .., "fields": [..], "code": ".."}`.
+/// field violations or a textual explicit code, or a custom description hides its kind:
+/// `{"kind": .., "code": "..", "target": .., "fields": [..]}`.
 ///
 /// `MissingParameter` answers 419 (QRadar's MISSING ARGUMENTS), `InvalidInput` and
 /// `UnprocessableEntity` 422.
@@ -68,6 +69,23 @@ impl QRadar {
             1020 => ErrorKind::Internal,
             _ => return None,
         })
+    }
+
+    /// The kind a body names without `details.kind`: by its fixed description, else its code,
+    /// else its status.
+    fn infer_kind(
+        description: Option<&str>,
+        code: Option<i64>,
+        status: StatusCode,
+    ) -> Option<ErrorKind> {
+        description
+            .and_then(ErrorKind::from_description)
+            .or_else(|| code.and_then(QRadar::kind_of))
+            .or_else(|| match status.as_u16() {
+                419 => Some(ErrorKind::MissingParameter),
+                420 => Some(ErrorKind::InvalidInput),
+                _ => ErrorKind::from_status(status),
+            })
     }
 
     /// QRadar's `http_response.message` for a status: the text of the QRadar error table, exactly.
@@ -139,6 +157,8 @@ struct Envelope<'a> {
 #[derive(Serialize)]
 struct Details<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     code: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     target: Option<&'a str>,
@@ -172,6 +192,8 @@ struct HttpResponseIn {
 #[derive(Deserialize, Default)]
 struct DetailsIn {
     #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
     code: Option<String>,
     #[serde(default)]
     target: Option<String>,
@@ -200,14 +222,19 @@ impl Format for QRadar {
             Some(Code::Number(n)) => *n,
             _ => QRadar::code(kind, status),
         };
+        let description = error.description().unwrap_or(kind.description());
         let body = Envelope {
             message: message(self, error),
             details: Details {
+                // Spelled out only when description, code and status do not name the kind (a
+                // custom description with a code several kinds share).
+                kind: (QRadar::infer_kind(Some(description), Some(code), status) != Some(kind))
+                    .then(|| kind.slug()),
                 code: error.code().and_then(Code::as_text),
                 target: error.target(),
                 fields: error.violations().iter().map(Into::into).collect(),
             },
-            description: error.description().unwrap_or(kind.description()),
+            description,
             code,
             http_response: HttpResponse {
                 message: QRadar::response_message(kind, status),
@@ -235,20 +262,15 @@ impl Format for QRadar {
             Some(JsonCode::Text(t)) => t.parse().ok(),
             None => None,
         };
-        let kind = b
-            .description
-            .as_deref()
-            .and_then(ErrorKind::from_description)
-            .or_else(|| number.and_then(QRadar::kind_of))
-            .or_else(|| match declared.as_u16() {
-                419 => Some(ErrorKind::MissingParameter),
-                420 => Some(ErrorKind::InvalidInput),
-                _ => ErrorKind::from_status(declared),
-            })?;
         let details: DetailsIn = b
             .details
             .and_then(|d| serde_json::from_value(d).ok())
             .unwrap_or_default();
+        let kind = details
+            .kind
+            .as_deref()
+            .and_then(ErrorKind::from_slug)
+            .or_else(|| QRadar::infer_kind(b.description.as_deref(), number, declared))?;
         let mut error = ApiError::new(kind, b.message)
             .with_violations(details.fields.into_iter().map(ViolationIn::into_violation));
         if let Some(description) = b.description {
