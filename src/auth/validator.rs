@@ -473,3 +473,138 @@ mod tests {
         assert!(debug.contains("tokens: 1"), "{debug}");
     }
 }
+
+/// Constant time by construction (issue 8): a token differing from a stored one only in its
+/// last byte, or only in its length, takes the same path as any other token — it is reduced to
+/// a fixed-size digest, and that digest is compared with every stored digest, with no early
+/// exit, whatever matches. Nothing in `validate` is instrumented: the number of comparisons is
+/// observed through its cost, which grows with the number of stored digests for every token,
+/// the matching ones included.
+#[cfg(test)]
+mod constant_time {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    const STORED: &str = "tEsT-sEcReT-7c1f0a9e4b2d8c3a6f5e";
+
+    /// The stored token, then its near misses: last byte changed, one byte longer, one shorter.
+    fn presented(stored: &str) -> [String; 4] {
+        let mut last = stored.to_owned();
+        let byte = last.pop().map_or('a', |c| if c == 'X' { 'Y' } else { 'X' });
+        last.push(byte);
+        [
+            stored.to_owned(),
+            last,
+            format!("{stored}0"),
+            stored[..stored.len() - 1].to_owned(),
+        ]
+    }
+
+    #[test]
+    fn near_misses_are_refused_like_any_unknown_token() {
+        let tokens = StaticTokens::new()
+            .token(STORED, ["r"])
+            .token("other", ["r"]);
+        let [exact, misses @ ..] = presented(STORED);
+        assert!(tokens.validate(&exact).is_ok());
+        for miss in misses.iter().chain([&"x".repeat(STORED.len())]) {
+            assert_eq!(tokens.validate(miss), Err(TokenError::Unknown), "{miss}");
+        }
+    }
+
+    #[test]
+    fn a_near_miss_is_a_fixed_size_digest_unrelated_to_the_stored_one() {
+        let tokens = StaticTokens::new().token(STORED, ["r"]);
+        let table = &*tokens.table;
+        let stored = table.digests[0];
+        let [exact, misses @ ..] = presented(STORED);
+        let exact = table.hasher.hash(exact.as_bytes());
+        assert_eq!((exact.h1, exact.h2), (stored.h1, stored.h2));
+        for miss in &misses {
+            // What `validate` compares is two u64 halves, whatever the token's length, and a
+            // near miss's digest differs from the stored one in both halves: no prefix of the
+            // comparison is shared, so its outcome says nothing about how close the token is.
+            let h = table.hasher.hash(miss.as_bytes());
+            assert_ne!(h.h1, stored.h1, "{miss}");
+            assert_ne!(h.h2, stored.h2, "{miss}");
+            assert_ne!((h.h1 ^ stored.h1) | (h.h2 ^ stored.h2), 0, "{miss}");
+        }
+        assert_eq!(std::mem::size_of_val(&exact), 16);
+    }
+
+    /// The fastest of `rounds` timings of `validate(token)` for each token, interleaved.
+    fn fastest<F>(validate: F, presented: &[String], rounds: usize) -> Vec<Duration>
+    where
+        F: Fn(&str) -> Result<Principal, TokenError>,
+    {
+        let mut best = vec![Duration::MAX; presented.len()];
+        for _ in 0..rounds {
+            for (token, best) in presented.iter().zip(&mut best) {
+                let start = Instant::now();
+                let _ = std::hint::black_box(validate(std::hint::black_box(token)));
+                *best = (*best).min(start.elapsed());
+            }
+        }
+        best
+    }
+
+    /// What `validate` must not be: the same digests, compared with an early exit on a match.
+    fn validate_with_early_exit(
+        tokens: &StaticTokens,
+        token: &str,
+    ) -> Result<Principal, TokenError> {
+        let table = &*tokens.table;
+        let hash = table.hasher.hash(token.as_bytes());
+        for digest in &table.digests {
+            if bool::from(((digest.h1 ^ hash.h1) | (digest.h2 ^ hash.h2)).ct_eq(&0)) {
+                let principal = table.principals.get(digest.principal as usize);
+                return principal.cloned().ok_or(TokenError::Unknown);
+            }
+        }
+        Err(TokenError::Unknown)
+    }
+
+    fn spread(times: &[Duration]) -> (Duration, Duration) {
+        let min = times.iter().min().copied().unwrap_or_default();
+        let max = times.iter().max().copied().unwrap_or_default();
+        (min, max)
+    }
+
+    #[test]
+    fn every_stored_digest_is_compared_whatever_the_token() {
+        const N: usize = 4096;
+        let name = |i: usize| format!("{STORED}-{i:04}");
+        let many = (0..N).fold(StaticTokens::new(), |t, i| t.token(name(i), ["r"]));
+        let one = StaticTokens::new().token(name(0), ["r"]);
+        // The first stored token (an early exit would stop at once), the last one, the first
+        // one's near misses and an unrelated token.
+        let [first, last_byte, longer, shorter] = presented(&name(0));
+        let tokens = [
+            first,
+            name(N - 1),
+            last_byte,
+            longer,
+            shorter,
+            "unrelated".to_owned(),
+        ];
+        let big = fastest(|t| many.validate(t), &tokens, 30);
+        let small = fastest(|t| one.validate(t), &tokens, 30);
+        println!("{N} digests: {big:?}; one digest: {small:?}");
+        let (min, max) = spread(&big);
+        let (_, small_max) = spread(&small);
+        // With N digests every token costs about N comparisons: all take the same time within
+        // noise, and each far more than against a single stored digest.
+        assert!(max < min * 3, "{tokens:?}: {big:?}");
+        assert!(
+            min > small_max * 8,
+            "{N} digests: {big:?}; one digest: {small:?}"
+        );
+
+        // The measure can tell: with an early exit, the first stored token is found at once.
+        let early = fastest(|t| validate_with_early_exit(&many, t), &tokens, 30);
+        println!("with an early exit: {early:?}");
+        let (min, max) = spread(&early);
+        assert_eq!(min, early[0], "{early:?}");
+        assert!(max > min * 3, "{early:?}");
+    }
+}
