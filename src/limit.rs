@@ -284,6 +284,18 @@ impl From<InvalidContentLength> for ApiError {
 /// §8.6 allows `42, 42`) count as one. Borrows the headers; allocates only to report a
 /// malformed value.
 pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidContentLength> {
+    let mut values = headers.get_all(CONTENT_LENGTH).iter();
+    // Fast path: one value of 1 to 19 plain digits, the only form a well-behaved client sends.
+    if let (Some(value), None) = (values.next(), values.next()) {
+        let digits = value.as_bytes();
+        if (1..=19).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) {
+            return Ok(Some(
+                digits
+                    .iter()
+                    .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')),
+            ));
+        }
+    }
     let mut length = None;
     for value in headers.get_all(CONTENT_LENGTH) {
         let malformed =
@@ -316,13 +328,10 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, Invalid
 /// `Transfer-Encoding`, or — without either header, as in HTTP/2 — a body stream that is not
 /// known to be empty.
 pub(crate) fn carries_body<B: Body>(headers: &HeaderMap, body: &B) -> bool {
-    if headers.contains_key(TRANSFER_ENCODING) {
-        return true;
-    }
     match content_length(headers) {
-        Ok(Some(length)) => length > 0,
-        Ok(None) => !body.is_end_stream(),
-        Err(_) => true,
+        Ok(Some(0)) => headers.contains_key(TRANSFER_ENCODING),
+        Ok(Some(_)) | Err(_) => true,
+        Ok(None) => headers.contains_key(TRANSFER_ENCODING) || !body.is_end_stream(),
     }
 }
 

@@ -223,6 +223,14 @@ impl UrlEncodingLayer {
         let bytes = text.as_bytes();
         let is_path = part == UrlPart::Path;
         let class = if is_path { PATH } else { QUERY };
+        // Fast path for the usual URL: every byte allowed unencoded (so no `%`, nothing to decode,
+        // only ASCII) leaves only the dot-segment option to check. One table lookup per byte;
+        // the byte-by-byte scan below runs for the rest.
+        if !(is_path && self.reject_dot_segments)
+            && bytes.iter().all(|&b| CLASSES[usize::from(b)] & class != 0)
+        {
+            return Ok(());
+        }
         let check_utf8 = is_path && self.require_utf8_path;
         let mut utf8 = Utf8::default();
         let mut segment = 0;

@@ -528,11 +528,17 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let (request, anonymous) = self.config.anonymous(request);
-        if anonymous {
-            return ResponseFuture::inner(self.inner.call(request));
-        }
-        let (mut request, by_route) = self.config.route_scopes(request);
+        // Without closures the request is not taken apart (and moved) at all.
+        let (mut request, by_route) =
+            if self.config.anonymous.is_some() || self.config.route_scopes.is_some() {
+                let (request, anonymous) = self.config.anonymous(request);
+                if anonymous {
+                    return ResponseFuture::inner(self.inner.call(request));
+                }
+                self.config.route_scopes(request)
+            } else {
+                (request, &[][..])
+            };
         let checked = self
             .config
             .authenticate(&self.validator, request.headers())

