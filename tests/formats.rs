@@ -569,3 +569,35 @@ fn grpc_codes() {
     assert_eq!(h["grpc-status"], "16");
     assert_eq!(h["grpc-message"], "token %C3%A9 missing");
 }
+
+/// Found by the `format_parse` fuzz target: a vendor body with an empty message parses to an
+/// error with an empty message, which every format renders as its default message for the kind
+/// (and which then parses back as that default).
+#[test]
+fn an_empty_parsed_message_renders_as_the_default() {
+    for (name, format) in formats() {
+        let err = ApiError::from_kind(ErrorKind::BadRequest);
+        let out = format.render(&err, &cx("id"));
+        let ct = out.content_type.to_str().unwrap().to_owned();
+        let back = format.parse(out.status, Some(&ct), &out.body).unwrap();
+        assert_eq!(back.kind(), ErrorKind::BadRequest, "{name}");
+        assert_eq!(
+            back.message(),
+            format.default_message(ErrorKind::BadRequest),
+            "{name}"
+        );
+    }
+    let e = Defender
+        .parse(
+            StatusCode::BAD_REQUEST,
+            None,
+            br#"{"error":{"code":"BadRequest","message":""}}"#,
+        )
+        .unwrap();
+    assert_eq!(e.message(), "");
+    let out = Defender.render(&e, &cx("id"));
+    assert_eq!(
+        json_of(&out.body)["error"]["message"],
+        "General Bad Request error message."
+    );
+}
