@@ -70,6 +70,7 @@ pub mod content_type;
 pub mod envelope;
 pub mod error;
 pub mod format;
+pub mod future;
 pub mod limit;
 pub mod url;
 
