@@ -1,13 +1,14 @@
 //! `ContentTypeLayer`: the body's declared media type, `Accept`, and (opt-in) JSON syntax.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod common;
+use common::allocations_of;
+
 use std::convert::Infallible;
-use std::future::{ready, Future, Ready};
-use std::pin::{pin, Pin};
+use std::future::{ready, Ready};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -16,7 +17,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, Full, StreamBody};
 use serde_json::Value;
-use tower::{service_fn, Layer, Service, ServiceBuilder, ServiceExt};
+use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
 use tower_envelope::content_type::RequestBody;
 use tower_envelope::{ApiError, BodyLimitLayer, ContentTypeLayer, ErrorEnvelopeLayer, ErrorKind};
 
@@ -661,45 +662,6 @@ async fn under_the_envelope_a_rejection_renders_as_defender() {
 }
 
 // ---- allocations ---------------------------------------------------------------------------------
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations_of<S, B>(service: &mut S, request: Request<Full<Bytes>>) -> (usize, StatusCode)
-where
-    S: Service<Request<Full<Bytes>>, Response = Response<B>, Error = Infallible>,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    let before = ALLOCATIONS.with(Cell::get);
-    assert!(service.poll_ready(&mut cx).is_ready());
-    let mut future = pin!(service.call(request));
-    let status = loop {
-        if let Poll::Ready(response) = future.as_mut().poll(&mut cx) {
-            break response.unwrap().status();
-        }
-    };
-    (ALLOCATIONS.with(Cell::get) - before, status)
-}
 
 fn bare<B>(_: Request<B>) -> Ready<Result<Response<Full<Bytes>>, Infallible>> {
     ready(Ok(Response::new(Full::new(Bytes::from_static(b"ok")))))

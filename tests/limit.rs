@@ -1,13 +1,14 @@
 //! `BodyLimitLayer`: declared lengths rejected up front, streamed bodies limited while read.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod common;
+use common::allocations_of;
+
 use std::convert::Infallible;
-use std::future::{ready, Future, Ready};
-use std::pin::{pin, Pin};
+use std::future::{ready, Ready};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::routing::post;
@@ -19,7 +20,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited, StreamBody};
 use serde_json::Value;
-use tower::{service_fn, Layer, Service, ServiceBuilder, ServiceExt};
+use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
 use tower_envelope::{ApiError, BodyLimitLayer, ErrorEnvelopeLayer, ErrorKind};
 
 const LIMIT: usize = 4096;
@@ -426,45 +427,6 @@ async fn under_the_envelope_both_413s_render_as_defender() {
 }
 
 // ---- allocations ---------------------------------------------------------------------------------
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations_of<S, B>(service: &mut S, request: Request<Full<Bytes>>) -> (usize, StatusCode)
-where
-    S: Service<Request<Full<Bytes>>, Response = Response<B>, Error = Infallible>,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    let before = ALLOCATIONS.with(Cell::get);
-    assert!(service.poll_ready(&mut cx).is_ready());
-    let mut future = pin!(service.call(request));
-    let status = loop {
-        if let Poll::Ready(response) = future.as_mut().poll(&mut cx) {
-            break response.unwrap().status();
-        }
-    };
-    (ALLOCATIONS.with(Cell::get) - before, status)
-}
 
 fn bare<B>(_: Request<B>) -> Ready<Result<Response<Full<Bytes>>, Infallible>> {
     ready(Ok(Response::new(Full::new(Bytes::from_static(b"ok")))))

@@ -1,13 +1,12 @@
 //! `UrlEncodingLayer`: RFC 3986 percent-encoding of the raw path and query.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod common;
+use common::allocations_of;
+
 use std::convert::Infallible;
-use std::future::{ready, Future, Ready};
-use std::pin::pin;
+use std::future::{ready, Ready};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
@@ -15,7 +14,7 @@ use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use proptest::prelude::*;
 use serde_json::Value;
-use tower::{service_fn, Layer, Service, ServiceBuilder, ServiceExt};
+use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
 use tower_envelope::body::ResponseBody;
 use tower_envelope::url::{UrlError, UrlErrorKind, UrlPart};
 use tower_envelope::{ApiError, ErrorEnvelopeLayer, ErrorKind, UrlEncodingLayer};
@@ -516,47 +515,6 @@ proptest! {
 }
 
 // ---- allocations ---------------------------------------------------------------------------------
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Readies `service`, calls it and polls the response to completion on this thread; returns the
-/// allocations made meanwhile and the status.
-fn allocations_of<S, B>(service: &mut S, request: Request<Full<Bytes>>) -> (usize, StatusCode)
-where
-    S: Service<Request<Full<Bytes>>, Response = Response<B>, Error = Infallible>,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    let before = ALLOCATIONS.with(Cell::get);
-    assert!(service.poll_ready(&mut cx).is_ready());
-    let mut future = pin!(service.call(request));
-    let status = loop {
-        if let Poll::Ready(response) = future.as_mut().poll(&mut cx) {
-            break response.unwrap().status();
-        }
-    };
-    (ALLOCATIONS.with(Cell::get) - before, status)
-}
 
 fn bare(_: Request<Full<Bytes>>) -> Ready<Result<Response<Full<Bytes>>, Infallible>> {
     ready(Ok(Response::new(Full::new(Bytes::from_static(b"ok")))))
