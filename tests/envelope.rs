@@ -132,7 +132,8 @@ fn routes() -> Router {
         )
         .route(
             "/typed/{id}",
-            get(
+            axum::routing::on(
+                axum::routing::MethodFilter::GET.or(axum::routing::MethodFilter::POST),
                 |axum::extract::Path(id): axum::extract::Path<String>| async move {
                     Err::<String, _>(
                         ApiError::new(
@@ -607,23 +608,35 @@ async fn head_gets_status_and_headers_but_no_body() {
 #[tokio::test]
 async fn grpc_requests_get_a_grpc_status() {
     for fmt in FORMATS {
-        let req = Request::post("/typed/1")
+        // A gRPC call (always a POST) to a method the server does not have: axum's 404.
+        let req = Request::post("/no.such.Service/Method")
             .header(CONTENT_TYPE, "application/grpc+proto")
             .body(Body::empty())
             .unwrap();
         let r = send_to(fmt, req).await;
         assert_eq!(r.status, StatusCode::OK, "{fmt:?}");
         assert_eq!(r.headers[CONTENT_TYPE], "application/grpc");
-        assert_eq!(r.headers["grpc-status"], "12"); // 405 MethodNotAllowed → UNIMPLEMENTED
+        assert_eq!(r.headers["grpc-status"], "12"); // NotFound → UNIMPLEMENTED
         assert!(r.body.is_empty());
 
+        let req = Request::post("/typed/7")
+            .header(CONTENT_TYPE, "application/grpc")
+            .body(Body::empty())
+            .unwrap();
+        let r = send_to(fmt, req).await;
+        assert_eq!(r.status, StatusCode::OK, "{fmt:?}");
+        assert_eq!(r.headers["grpc-status"], "5"); // ResourceNotFound → NOT_FOUND
+        assert_eq!(r.headers["grpc-message"], "Machine 7 was not found");
+        assert!(r.headers.contains_key("x-request-id"));
+
+        // gRPC is carried by POST only: another method with a gRPC content type gets the
+        // format's JSON.
         let req = Request::get("/typed/7")
             .header(CONTENT_TYPE, "application/grpc")
             .body(Body::empty())
             .unwrap();
         let r = send_to(fmt, req).await;
-        assert_eq!(r.headers["grpc-status"], "5"); // ResourceNotFound → NOT_FOUND
-        assert_eq!(r.headers["grpc-message"], "Machine 7 was not found");
+        r.assert_error(fmt, ErrorKind::ResourceNotFound, "Machine 7 was not found");
     }
 }
 
