@@ -6,7 +6,7 @@ use http::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE};
 use http::StatusCode;
 
 use crate::error::{ApiError, ErrorKind};
-use crate::format::{parse_any, Format};
+use crate::format::parse_any;
 
 /// What to do with an error response that carries no `ApiError` tag.
 pub(crate) enum Bare {
@@ -17,8 +17,7 @@ pub(crate) enum Bare {
 }
 
 /// Decides, from the head alone, whether an untagged error response's body is worth reading.
-pub(crate) fn bare<F: Format + ?Sized>(
-    format: &F,
+pub(crate) fn bare(
     status: StatusCode,
     headers: &HeaderMap,
     body_is_empty: bool,
@@ -30,7 +29,7 @@ pub(crate) fn bare<F: Format + ?Sized>(
         .and_then(|v| v.parse::<u64>().ok());
     let too_large = declared.is_some_and(|n| n > bound as u64);
     if body_is_empty || declared == Some(0) || too_large || !readable(headers) {
-        return Bare::Now(from_status(format, status, None));
+        return Bare::Now(from_status(status, None));
     }
     Bare::Read
 }
@@ -59,12 +58,7 @@ fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {
 
 /// Classifies a read error body: a known vendor envelope is translated (without its message for
 /// a 5xx); short text becomes the message of a 4xx; anything else gets the default message.
-pub(crate) fn read<F: Format + ?Sized>(
-    format: &F,
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> ApiError {
+pub(crate) fn read(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ApiError {
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     if let Some(error) = parse_any(status, content_type, body) {
         // A server error's text stays inside, even in a vendor's envelope: kind, code, target
@@ -87,15 +81,11 @@ pub(crate) fn read<F: Format + ?Sized>(
     } else {
         None
     };
-    from_status(format, status, text.filter(|t| !t.is_empty()))
+    from_status(status, text.filter(|t| !t.is_empty()))
 }
 
 /// The generic error for a bare status, with `message` or the format's default.
-pub(crate) fn from_status<F: Format + ?Sized>(
-    _format: &F,
-    status: StatusCode,
-    message: Option<&str>,
-) -> ApiError {
+pub(crate) fn from_status(status: StatusCode, message: Option<&str>) -> ApiError {
     let kind = ErrorKind::from_status(status).unwrap_or(ErrorKind::Internal);
     let error = match message {
         Some(m) => ApiError::new(kind, m.to_owned()),
@@ -138,7 +128,6 @@ pub(crate) fn inner_error(error: &(dyn StdError + 'static)) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::Defender;
 
     #[test]
     fn reads_only_text_json_and_xml() {
@@ -160,7 +149,6 @@ mod tests {
     #[test]
     fn server_errors_never_echo_text() {
         let e = read(
-            &Defender,
             StatusCode::INTERNAL_SERVER_ERROR,
             &HeaderMap::new(),
             b"db password is hunter2",

@@ -138,7 +138,6 @@ where
                     }
                     let (parts, body) = response.into_parts();
                     match classify::bare(
-                        &config.format,
                         status,
                         &parts.headers,
                         body.is_end_stream(),
@@ -184,8 +183,8 @@ where
                         }
                     };
                     let error = match outcome {
-                        Some(()) => classify::read(&config.format, status, &head.headers, buf),
-                        None => classify::from_status(&config.format, status, None),
+                        Some(()) => classify::read(status, &head.headers, buf),
+                        None => classify::from_status(status, None),
                     };
                     let parts = parts.take();
                     this.state.set(State::Failed { error: None });
