@@ -20,11 +20,16 @@
 //! ```
 
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http::Method;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
+
+use crate::error::ApiError;
+use crate::format::{Format, Problem, RequestContext, RequestId};
 
 pin_project! {
     /// The body of every response the crate's services return: either the inner service's body,
@@ -42,6 +47,25 @@ pin_project! {
     enum Kind<B> {
         Inner { #[pin] body: B },
         Full { data: Option<Bytes> },
+        Problem { problem: Option<Box<Deferred>> },
+    }
+}
+
+/// A validator's problem+json body, rendered only if something reads it: under an
+/// `ErrorEnvelopeLayer` the body is dropped unread and its rendering is never paid for.
+pub(crate) struct Deferred {
+    error: ApiError,
+    id: RequestId,
+    method: Method,
+    rendered: OnceLock<Bytes>,
+}
+
+impl Deferred {
+    fn bytes(&self) -> &Bytes {
+        self.rendered.get_or_init(|| {
+            let cx = RequestContext::new(self.id.as_str(), &self.method);
+            Bytes::from(Problem::new().render(&self.error, &cx).body)
+        })
     }
 }
 
@@ -58,6 +82,20 @@ impl<B> ResponseBody<B> {
         Self {
             kind: Kind::Full {
                 data: (!data.is_empty()).then_some(data),
+            },
+        }
+    }
+
+    /// RFC 9457 problem details for `error`, rendered on first use (see [`Deferred`]).
+    pub(crate) fn problem(error: ApiError, id: RequestId, method: Method) -> Self {
+        Self {
+            kind: Kind::Problem {
+                problem: Some(Box::new(Deferred {
+                    error,
+                    id,
+                    method,
+                    rendered: OnceLock::new(),
+                })),
             },
         }
     }
@@ -84,6 +122,7 @@ impl<B> std::fmt::Debug for ResponseBody<B> {
                 .debug_tuple("ResponseBody::Full")
                 .field(&data.as_ref().map_or(0, Bytes::len))
                 .finish(),
+            Kind::Problem { .. } => f.write_str("ResponseBody::Problem"),
         }
     }
 }
@@ -102,6 +141,11 @@ where
         match self.project().kind.project() {
             KindProj::Inner { body } => body.poll_frame(cx),
             KindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            KindProj::Problem { problem } => Poll::Ready(problem.take().map(|p| {
+                p.bytes();
+                let bytes = p.rendered.into_inner().unwrap_or_default();
+                Ok(Frame::data(bytes))
+            })),
         }
     }
 
@@ -109,6 +153,7 @@ where
         match &self.kind {
             Kind::Inner { body } => body.is_end_stream(),
             Kind::Full { data } => data.is_none(),
+            Kind::Problem { problem } => problem.is_none(),
         }
     }
 
@@ -118,6 +163,32 @@ where
             Kind::Full { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
+            // Asked for its length, the body is about to be sent: render it now.
+            Kind::Problem { problem } => {
+                SizeHint::with_exact(problem.as_ref().map_or(0, |p| p.bytes().len() as u64))
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use http_body_util::{BodyExt, Empty};
+
+    #[test]
+    fn a_problem_body_renders_once_with_an_exact_length() {
+        let error = ApiError::new(ErrorKind::InvalidUrl, "bad %zz");
+        let body: ResponseBody<Empty<Bytes>> =
+            ResponseBody::problem(error, RequestId::parse(b"req-1").unwrap(), Method::GET);
+        assert!(!body.is_end_stream());
+        let len = body.size_hint().exact().unwrap();
+        let bytes = tokio_test::block_on(body.collect()).unwrap().to_bytes();
+        assert_eq!(bytes.len() as u64, len);
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["status"], 400);
+        assert_eq!(json["detail"], "bad %zz");
+        assert_eq!(json["request_id"], "req-1");
     }
 }

@@ -558,7 +558,10 @@ pub(crate) fn floor_char_boundary(s: &str, max: usize) -> usize {
 
 /// Removes control characters and bounds the length; borrows when nothing changes.
 pub(crate) fn clean(text: Cow<'static, str>, max: usize) -> Cow<'static, str> {
-    if text.len() <= max && !text.chars().any(is_stripped) {
+    // Printable ASCII, the usual case, is checked byte by byte; other text char by char.
+    let printable = |b: &u8| (0x20..0x7f).contains(b);
+    if text.len() <= max && (text.bytes().all(|b| printable(&b)) || !text.chars().any(is_stripped))
+    {
         return text;
     }
     let mut out = String::with_capacity(text.len().min(max));

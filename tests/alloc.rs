@@ -226,9 +226,10 @@ fn no_token() -> Request<Full<Bytes>> {
 }
 
 /// The ceiling for a missing token rejected by `AuthTokenLayer` and rendered as Defender (14
-/// measured): the validator's tagged problem+json response (its body and header map, the request
-/// id, the `ApiError` inserted into the response extensions, the error's boxed target) and the
-/// Defender response that replaces it (body, header map, request id).
+/// measured): the validator's tagged response (its header map, the request id, the `ApiError`
+/// inserted into the response extensions with its boxed target, and the unrendered problem body
+/// holding a copy of the error) and the Defender response that replaces it (body, header map,
+/// request id).
 const REJECTION_CEILING: usize = 14;
 
 #[test]

@@ -54,6 +54,10 @@ pub use qradar::QRadar;
 /// The header that carries the correlation id, on requests and on error responses.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// [`REQUEST_ID_HEADER`] as a header name, built at compile time.
+const X_REQUEST_ID: http::header::HeaderName =
+    http::header::HeaderName::from_static(REQUEST_ID_HEADER);
+
 /// What a format may know of the request whose error it renders.
 #[derive(Clone, Copy, Debug)]
 pub struct RequestContext<'a> {
@@ -243,7 +247,7 @@ pub fn render_response<F: Format + ?Sized>(
     headers.insert(CONTENT_TYPE, rendered.content_type);
     error_headers(error, headers);
     if let Ok(id) = HeaderValue::from_str(cx.request_id()) {
-        headers.insert(http::header::HeaderName::from_static(REQUEST_ID_HEADER), id);
+        headers.insert(X_REQUEST_ID, id);
     }
     if let Some(reason) = rendered.reason {
         response
@@ -260,13 +264,23 @@ pub fn tagged_response<B, ResBody>(
     error: ApiError,
     request: &http::Request<B>,
 ) -> http::Response<crate::body::ResponseBody<ResBody>> {
-    let id = RequestId::from_headers(request.headers(), REQUEST_ID_HEADER)
+    let id = RequestId::from_headers(request.headers(), &X_REQUEST_ID)
         .unwrap_or_else(RequestId::generate);
-    let cx = RequestContext::new(id.as_str(), request.method()).with_path(request.uri().path());
-    let mut response =
-        render_response(&Problem::new(), &error, &cx).map(crate::body::ResponseBody::full);
+    let mut response = http::Response::new(());
+    *response.status_mut() = Problem::new().status(&error);
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    error_headers(&error, headers);
+    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+        headers.insert(X_REQUEST_ID, value);
+    }
+    // The body renders only if read: an envelope above drops it and renders the tag instead.
+    let body = crate::body::ResponseBody::problem(error.clone(), id, request.method().clone());
     response.extensions_mut().insert(error);
-    response
+    response.map(|()| body)
 }
 
 /// An error answered outside any request context (a handler's error, say): RFC 9457 problem
