@@ -1,0 +1,173 @@
+//! Drives one layer configuration N times in a loop, for instruction counting under callgrind
+//! (`benches/instructions.sh` runs every configuration and prints instructions per request over
+//! the bare service). Instruction counts are repeatable, unlike wall time on a shared machine.
+//!
+//! ```sh
+//! cargo build --release --example layer_instructions
+//! valgrind --tool=callgrind target/release/examples/layer_instructions stack 10000
+//! ```
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{Method, Request, Response};
+use http_body_util::Full;
+use std::convert::Infallible;
+use std::future::{ready, Future, Ready};
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use tower::{Layer, Service, ServiceBuilder};
+use tower_envelope::{
+    AuthTokenLayer, BodyLimitLayer, ContentTypeLayer, ErrorEnvelopeLayer, StaticTokens,
+    UrlEncodingLayer,
+};
+
+#[derive(Clone, Copy)]
+struct Bare;
+impl<B> Service<Request<B>> for Bare {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, _: Request<B>) -> Self::Future {
+        ready(Ok(Response::new(Full::new(Bytes::from_static(b"ok")))))
+    }
+}
+fn drive<S, B, RB>(svc: &mut S, request: Request<B>) -> Response<RB>
+where
+    S: Service<Request<B>, Response = Response<RB>>,
+    S::Error: std::fmt::Debug,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    let Poll::Ready(Ok(())) = svc.poll_ready(&mut cx) else {
+        panic!()
+    };
+    let mut future = pin!(svc.call(request));
+    loop {
+        if let Poll::Ready(res) = future.as_mut().poll(&mut cx) {
+            return res.unwrap();
+        }
+    }
+}
+fn req() -> Request<Full<Bytes>> {
+    let body: &'static [u8] = br#"{"name":"web"}"#;
+    Request::builder()
+        .method(Method::POST)
+        .uri("/api/machines?dry_run=false")
+        .header("host", "api.example.com")
+        .header("user-agent", "curl/8.5.0")
+        .header("accept", "application/json")
+        .header(AUTHORIZATION, "Bearer read-token-5f2a9c")
+        .header(CONTENT_TYPE, "application/json")
+        .header(CONTENT_LENGTH, body.len())
+        .body(Full::new(Bytes::from_static(body)))
+        .unwrap()
+}
+fn run<S, RB>(mut svc: S, n: usize)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<RB>>,
+    S::Error: std::fmt::Debug,
+{
+    let reqs: Vec<_> = (0..n).map(|_| req()).collect();
+    let mut out = Vec::with_capacity(n);
+    for r in reqs {
+        out.push(drive(&mut svc, r));
+    }
+    std::hint::black_box(&out);
+    std::mem::forget(out);
+}
+fn main() {
+    let usage = "usage: layer_instructions none|bare|envelope|auth|url|ct|limit|stack|th_bearer|th_limit|reject|rewrite404 N";
+    let which = std::env::args().nth(1).expect(usage);
+    let n: usize = std::env::args()
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .expect(usage);
+    let tokens = || {
+        StaticTokens::new()
+            .token("read-token-5f2a9c", ["read"])
+            .token("write-token-8e1b4d", ["read", "write"])
+    };
+    match which.as_str() {
+        "none" => {
+            let reqs: Vec<_> = (0..n).map(|_| req()).collect();
+            std::hint::black_box(&reqs);
+            std::mem::forget(reqs);
+        }
+        "bare" => run(Bare, n),
+        "envelope" => run(ErrorEnvelopeLayer::defender().layer(Bare), n),
+        "auth" => run(
+            AuthTokenLayer::bearer(tokens())
+                .insert_principal(false)
+                .layer(Bare),
+            n,
+        ),
+        "url" => run(UrlEncodingLayer::new().layer(Bare), n),
+        "ct" => run(ContentTypeLayer::json().layer(Bare), n),
+        "limit" => run(BodyLimitLayer::new(4096).layer(Bare), n),
+        "stack" => run(
+            ServiceBuilder::new()
+                .layer(ErrorEnvelopeLayer::defender())
+                .layer(AuthTokenLayer::bearer(tokens()).insert_principal(false))
+                .layer(UrlEncodingLayer::new())
+                .layer(ContentTypeLayer::json())
+                .layer(BodyLimitLayer::new(4096))
+                .service(Bare),
+            n,
+        ),
+        "th_bearer" =>
+        {
+            #[allow(deprecated)]
+            run(
+                tower_http::validate_request::ValidateRequestHeaderLayer::bearer(
+                    "read-token-5f2a9c",
+                )
+                .layer(Bare),
+                n,
+            )
+        }
+        "th_limit" => run(
+            tower_http::limit::RequestBodyLimitLayer::new(4096).layer(Bare),
+            n,
+        ),
+        "reject" => {
+            let mut svc = ServiceBuilder::new()
+                .layer(ErrorEnvelopeLayer::defender())
+                .layer(AuthTokenLayer::bearer(tokens()).insert_principal(false))
+                .service(Bare);
+            let reqs: Vec<_> = (0..n)
+                .map(|_| {
+                    let mut r = req();
+                    r.headers_mut().remove(AUTHORIZATION);
+                    r
+                })
+                .collect();
+            let mut out = Vec::with_capacity(n);
+            for r in reqs {
+                out.push(drive(&mut svc, r));
+            }
+            std::hint::black_box(&out);
+            std::mem::forget(out);
+        }
+        "rewrite404" => {
+            #[derive(Clone, Copy)]
+            struct NF;
+            impl<B> Service<Request<B>> for NF {
+                type Response = Response<Full<Bytes>>;
+                type Error = Infallible;
+                type Future = Ready<Result<Self::Response, Infallible>>;
+                fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+                    Poll::Ready(Ok(()))
+                }
+                fn call(&mut self, _: Request<B>) -> Self::Future {
+                    let mut r = Response::new(Full::new(Bytes::new()));
+                    *r.status_mut() = http::StatusCode::NOT_FOUND;
+                    ready(Ok(r))
+                }
+            }
+            run(ErrorEnvelopeLayer::defender().layer(NF), n)
+        }
+        other => panic!("unknown configuration {other}; {usage}"),
+    }
+}
