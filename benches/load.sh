@@ -5,13 +5,15 @@
 #   benches/load.sh soak       # the full stack under a mix of good and bad requests for 2 min:
 #                              # requests served, statuses by count, resident memory start/end
 #
-# Knobs (environment): DURATION (s, default 10), CONNECTIONS (default 32), THREADS (wrk, 1),
+# Knobs (environment): DURATION (s, default 10), ROUNDS (default 5), CONNECTIONS (default 32),
+# THREADS (wrk, 1),
 # SOAK_SECONDS (default 120), PORT (default 18080). Every run is bounded by its duration and
 # only ever talks to 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
 SOAK_SECONDS=${SOAK_SECONDS:-120}
@@ -58,30 +60,43 @@ measure() {
 }
 
 if [ "$MODE" = compare ]; then
-  echo "wrk: $THREADS thread(s), $CONNECTIONS connections, ${DURATION}s each, GET /api/machines/1 with a bearer token"
-  start_server
-  curl -s -o /dev/null -H 'Authorization: Bearer read-token' "http://127.0.0.1:$PORT/api/machines/1"
-  read -r bare_rps bare_p50 bare_p99 < <(measure)
-  stop_server
-  start_server --stack
-  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer read-token' "http://127.0.0.1:$PORT/api/machines/1")
-  [ "$code" = 200 ] || { echo "stack answered $code to a good request" >&2; exit 1; }
-  read -r stack_rps stack_p50 stack_p99 < <(measure)
-  stop_server
+  # Bare and stack alternate ROUNDS times, so that both see the same machine; each row is the
+  # median of its rounds (requests/s, and the p50/p99 of the round with the median throughput).
+  echo "wrk: $THREADS thread(s), $CONNECTIONS connections, ${DURATION}s per run, $ROUNDS rounds alternating bare and stack, GET /api/machines/1 with a bearer token"
+  : > /tmp/load_bare.$$; : > /tmp/load_stack.$$
+  for round in $(seq 1 "$ROUNDS"); do
+    for server in bare stack; do
+      if [ "$server" = stack ]; then start_server --stack; else start_server; fi
+      code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer read-token' "http://127.0.0.1:$PORT/api/machines/1")
+      [ "$code" = 200 ] || { echo "$server answered $code to a good request" >&2; exit 1; }
+      measure >> "/tmp/load_$server.$$"
+      stop_server
+    done
+    echo "round $round: bare $(tail -1 /tmp/load_bare.$$ | cut -d' ' -f1) req/s, stack $(tail -1 /tmp/load_stack.$$ | cut -d' ' -f1) req/s"
+  done
+  median() { sort -n -k1,1 "$1" | awk '{ rows[NR] = $0 } END { print rows[int((NR + 1) / 2)] }'; }
+  read -r bare_rps bare_p50 bare_p99 < <(median "/tmp/load_bare.$$")
+  read -r stack_rps stack_p50 stack_p99 < <(median "/tmp/load_stack.$$")
+  rm -f "/tmp/load_bare.$$" "/tmp/load_stack.$$"
   printf '%-6s %12s %10s %10s\n' server requests/s p50 p99
   printf '%-6s %12s %10s %10s\n' bare "$bare_rps" "$bare_p50" "$bare_p99"
   printf '%-6s %12s %10s %10s\n' stack "$stack_rps" "$stack_p50" "$stack_p99"
-  awk -v s="$stack_rps" -v b="$bare_rps" 'BEGIN { printf "stack/bare throughput: %.3f\n", s / b }'
+  awk -v s="$stack_rps" -v b="$bare_rps" 'BEGIN { printf "stack/bare throughput (medians): %.3f\n", s / b }'
 elif [ "$MODE" = soak ]; then
   start_server --stack
   sleep 0.5
   rss_start=$(rss_kib)
   echo "soak: full stack, ${SOAK_SECONDS}s, $CONNECTIONS connections, mixed good and bad requests"
+  # Resident memory every 20 s while the load runs, to tell growth from noise.
+  ( for _ in $(seq 1 $(( SOAK_SECONDS / 20 ))); do sleep 20; printf '%s ' "$(rss_kib)"; done ) > "/tmp/load_rss.$$" &
+  sampler=$!
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SOAK_SECONDS}s" --latency -s benches/mixed.lua "http://127.0.0.1:$PORT")
+  wait "$sampler" 2>/dev/null || true
   rss_end=$(rss_kib)
   stop_server
   echo "$out" | sed -n '/Requests\/sec/p;/requests in/p;/^status/p;/Non-2xx/p;/Socket errors/p'
-  echo "resident memory: start ${rss_start} KiB, end ${rss_end} KiB"
+  echo "resident memory (KiB): start ${rss_start}, every 20 s: $(cat "/tmp/load_rss.$$"), end ${rss_end}"
+  rm -f "/tmp/load_rss.$$"
 else
   echo "usage: benches/load.sh [compare|soak]" >&2
   exit 2

@@ -53,7 +53,7 @@ fn stacked() -> Router {
         .layer(UrlEncodingLayer::new())
         .layer(ContentTypeLayer::json())
         .layer(BodyLimitLayer::new(4096));
-    Router::new().fallback_service(stack.service(router()))
+    router().layer(stack)
 }
 
 #[tokio::main]
