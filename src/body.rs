@@ -56,14 +56,14 @@ pin_project! {
 pub(crate) struct Deferred {
     error: ApiError,
     id: RequestId,
-    method: Method,
     rendered: OnceLock<Bytes>,
 }
 
 impl Deferred {
     fn bytes(&self) -> &Bytes {
         self.rendered.get_or_init(|| {
-            let cx = RequestContext::new(self.id.as_str(), &self.method);
+            // Problem details read only the correlation id of the context.
+            let cx = RequestContext::new(self.id.as_str(), &Method::GET);
             Bytes::from(Problem::new().render(&self.error, &cx).body)
         })
     }
@@ -87,13 +87,12 @@ impl<B> ResponseBody<B> {
     }
 
     /// RFC 9457 problem details for `error`, rendered on first use (see [`Deferred`]).
-    pub(crate) fn problem(error: ApiError, id: RequestId, method: Method) -> Self {
+    pub(crate) fn problem(error: ApiError, id: RequestId) -> Self {
         Self {
             kind: Kind::Problem {
                 problem: Some(Box::new(Deferred {
                     error,
                     id,
-                    method,
                     rendered: OnceLock::new(),
                 })),
             },
@@ -181,7 +180,7 @@ mod tests {
     fn a_problem_body_renders_once_with_an_exact_length() {
         let error = ApiError::new(ErrorKind::InvalidUrl, "bad %zz");
         let body: ResponseBody<Empty<Bytes>> =
-            ResponseBody::problem(error, RequestId::parse(b"req-1").unwrap(), Method::GET);
+            ResponseBody::problem(error, RequestId::parse(b"req-1").unwrap());
         assert!(!body.is_end_stream());
         let len = body.size_hint().exact().unwrap();
         let bytes = tokio_test::block_on(body.collect()).unwrap().to_bytes();

@@ -439,7 +439,9 @@ impl ApiError {
 
     /// Asks the client to retry after this delay (`Retry-After`, whole seconds, rounded up).
     pub fn with_retry_after(mut self, delay: Duration) -> Self {
-        let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+        let secs = delay
+            .as_secs()
+            .saturating_add(u64::from(delay.subsec_nanos() > 0));
         self.retry_after = Some(u32::try_from(secs).unwrap_or(u32::MAX));
         self
     }
@@ -637,5 +639,10 @@ mod tests {
         let e = ApiError::from_kind(ErrorKind::TooManyRequests)
             .with_retry_after(Duration::from_millis(1500));
         assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
+        let e = ApiError::from_kind(ErrorKind::TooManyRequests).with_retry_after(Duration::MAX);
+        assert_eq!(
+            e.retry_after(),
+            Some(Duration::from_secs(u64::from(u32::MAX)))
+        );
     }
 }

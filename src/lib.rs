@@ -12,7 +12,9 @@
 //!   [`format::QRadar`], [`format::Msi`], [`format::Edgio`], [`format::Problem`],
 //!   [`format::Google`], and a gRPC status for gRPC requests.
 //!
-//! Passing requests cost no allocation in any of these layers.
+//! Passing requests cost no allocation in the envelope and the validators; the token check
+//! allocates nothing either, and inserting the principal into the request extensions (on by
+//! default, [`AuthTokenLayer::insert_principal`]) costs what `http::Extensions` costs.
 //!
 //! ```
 //! use std::convert::Infallible;

@@ -782,3 +782,25 @@ async fn inner_errors_are_logged_with_the_correlation_id() {
     assert!(log.contains("connection to 10.1.2.3 refused"), "{log}");
     assert!(log.contains(&id), "{log}");
 }
+
+#[tokio::test]
+async fn a_custom_request_id_header_means_one_id_per_response() {
+    // A validator below writes its own id under the default `x-request-id`; with another header
+    // configured, the response carries one id, under that header, in the body too.
+    let svc = ServiceBuilder::new()
+        .layer(
+            ErrorEnvelopeLayer::defender()
+                .request_id_header(http::HeaderName::from_static("x-correlation-id")),
+        )
+        .layer(tower_envelope::UrlEncodingLayer::new())
+        .service(service_fn(|_req: Request<Body>| async {
+            Ok::<_, Infallible>(Response::new(Body::empty()))
+        }));
+    let svc = ServiceExt::<Request<Body>>::map_response(svc, |r| r.map(Body::new));
+    let r = send(svc, get_req("/machines/%zz")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.headers.get("x-request-id").is_none(), "{:?}", r.headers);
+    let id = r.headers["x-correlation-id"].to_str().unwrap();
+    assert_eq!(r.json()["error"]["target"], id);
+    assert_eq!(r.json()["error"]["code"], "InvalidUrl");
+}

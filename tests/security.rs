@@ -1087,39 +1087,47 @@ fn a_5xx_never_carries_inner_error_text_panics_or_backtraces() {
 
 #[test]
 fn a_5xx_vendor_envelope_does_not_carry_its_message() {
-    // An inner 500 whose body is a Defender error (as an upstream or a handler may send) is
-    // recognised as a vendor envelope and translated, message included, in every format (and
-    // into `grpc-message`): `{"error":{"code":"InternalServerError","message":"<SECRET>"}}`
-    // comes out as e.g. Edgio's `{"Message":"<SECRET>"}`. The module docs say a 5xx never
-    // echoes its body; the translation of known envelopes (item 2) wins over that today.
-    let upstream = Defender.render(
-        &ApiError::new(tower_envelope::ErrorKind::Internal, SECRET),
-        &tower_envelope::format::RequestContext::new("upstream-id", &Method::GET),
-    );
+    // An inner 500 whose body is a vendor error (as an upstream or a handler may send) is
+    // translated by kind and code only: its free text (message, QRadar's description, target,
+    // violation messages) never reaches the client, in any format or in `grpc-message`.
+    let secret_error = ApiError::new(tower_envelope::ErrorKind::Internal, SECRET)
+        .with_description(SECRET)
+        .with_target(SECRET)
+        .with_violation(tower_envelope::FieldViolation::new(["body", "x"], SECRET));
+    let cx = tower_envelope::format::RequestContext::new("upstream-id", &Method::GET);
+    let upstreams = [
+        Defender.render(&secret_error, &cx),
+        QRadar::new().render(&secret_error, &cx),
+    ];
     let mut leaks = Vec::new();
-    for (name, format) in formats(false) {
-        for grpc in [false, true] {
-            let (ct, body) = (upstream.content_type.clone(), upstream.body.clone());
-            let inner = service_fn(move |_req: Request<Full<Bytes>>| {
-                let mut r = Response::new(Full::new(Bytes::from(body.clone())));
-                *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                r.headers_mut().insert(CONTENT_TYPE, ct.clone());
-                async move { Ok::<_, Infallible>(r) }
-            });
-            let service = ErrorEnvelopeLayer::new(format.clone()).layer(inner);
-            let mut request = Request::new(Full::new(Bytes::new()));
-            if grpc {
-                request
-                    .headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-            }
-            let reply = Reply::read(drive(service.oneshot(request)).unwrap());
-            if reply.text().contains(SECRET) || reply.head().contains(SECRET) {
-                leaks.push(format!(
-                    "{name} grpc={grpc}: {}{}",
-                    reply.head(),
-                    reply.text()
-                ));
+    for upstream in &upstreams {
+        for (name, format) in formats(false) {
+            for grpc in [false, true] {
+                let (ct, body) = (upstream.content_type.clone(), upstream.body.clone());
+                let inner = service_fn(move |_req: Request<Full<Bytes>>| {
+                    let mut r = Response::new(Full::new(Bytes::from(body.clone())));
+                    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                    r.headers_mut().insert(CONTENT_TYPE, ct.clone());
+                    async move { Ok::<_, Infallible>(r) }
+                });
+                let service = ErrorEnvelopeLayer::new(format.clone()).layer(inner);
+                let mut request = Request::new(Full::new(Bytes::new()));
+                if grpc {
+                    // gRPC calls are POSTs.
+                    *request.method_mut() = Method::POST;
+                    request
+                        .headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+                }
+                let reply = Reply::read(drive(service.oneshot(request)).unwrap());
+                assert_eq!(reply.head().contains("grpc-status"), grpc, "{name}");
+                if reply.text().contains(SECRET) || reply.head().contains(SECRET) {
+                    leaks.push(format!(
+                        "{name} grpc={grpc}: {}{}",
+                        reply.head(),
+                        reply.text()
+                    ));
+                }
             }
         }
     }

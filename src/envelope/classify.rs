@@ -57,17 +57,25 @@ fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {
 }
 
 /// Classifies a read error body: a known vendor envelope is translated (without its message for
-/// a 5xx); short text becomes the message of a 4xx; anything else gets the default message.
+/// a 5xx, only kind, code and status); short text becomes the message of a 4xx; anything else
+/// gets the default message.
 pub(crate) fn read(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ApiError {
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     if let Some(error) = parse_any(status, content_type, body) {
-        // A server error's text stays inside, even in a vendor's envelope: kind, code, target
-        // and violations are translated, the message becomes the format's default.
-        return if status.is_server_error() {
-            error.with_message("")
-        } else {
-            error
-        };
+        // A server error's text stays inside, even in a vendor's envelope: only its kind, code
+        // and status are translated; message, description, target and violations (all free
+        // text) are dropped, and the format's default message is rendered.
+        if !status.is_server_error() {
+            return error;
+        }
+        let mut clean = ApiError::from_kind(error.kind());
+        if let Some(code) = error.code() {
+            clean = clean.with_code(code.clone());
+        }
+        if let Some(status) = error.status_override() {
+            clean = clean.with_status(status);
+        }
+        return clean;
     }
     let is_text = content_type.is_none_or(|ct| {
         ct.split(';')

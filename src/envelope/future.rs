@@ -205,16 +205,25 @@ fn render<F: Format, B>(
     config: &Config<F>,
     info: &RequestInfo,
     error: ApiError,
-    original: Option<http::response::Parts>,
+    mut original: Option<http::response::Parts>,
 ) -> Response<ResponseBody<B>> {
+    let id_header = &config.request_id_header;
+    // The request's id; else the one an inner error response carries (the validators write
+    // theirs under the default header name, whatever this envelope's is); else a new one.
     let id = info
         .request_id
         .or_else(|| {
             let headers = &original.as_ref()?.headers;
-            RequestId::from_headers(headers, &config.request_id_header)
+            RequestId::from_headers(headers, id_header)
+                .or_else(|| RequestId::from_headers(headers, REQUEST_ID_HEADER))
         })
         .unwrap_or_else(RequestId::generate);
-    let id_header = &config.request_id_header;
+    if id_header != REQUEST_ID_HEADER {
+        // One correlation id per response: the inner one under the default name goes.
+        if let Some(parts) = original.as_mut() {
+            parts.headers.remove(REQUEST_ID_HEADER);
+        }
+    }
     let mut response = if info.grpc {
         let default = config.format.default_message(error.kind());
         let mut response = Response::new(ResponseBody::empty());

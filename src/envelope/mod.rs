@@ -8,7 +8,7 @@
 //! 2. **Known vendor envelopes**: an error body in any built-in format's JSON (or Edgio's XML),
 //!    recognised by [`format::parse_any`](crate::format::parse_any), is translated: an upstream's
 //!    QRadar error leaves as a Defender error, keeping kind, code, message, target and
-//!    violations (a 5xx keeps no message: its text stays inside).
+//!    violations (a 5xx keeps only its kind and code: its free text stays inside).
 //! 3. **Bare error responses** (status ≥ 400, no tag), classified by status. Their body is read
 //!    only up to a bound (16 KiB by default, [`ErrorEnvelopeLayer::max_error_body`]) and only
 //!    when it is JSON, XML or text; a 4xx's short `text/plain` body becomes the message (axum's

@@ -249,7 +249,12 @@ pub fn render_response<F: Format + ?Sized>(
     if let Ok(id) = HeaderValue::from_str(cx.request_id()) {
         headers.insert(X_REQUEST_ID, id);
     }
-    if let Some(reason) = rendered.reason {
+    // A reason phrase may hold only HTAB, SP, VCHAR and obs-text (RFC 9112): a custom format's
+    // invalid one is left out rather than handed to hyper, which would panic on it.
+    if let Some(reason) = rendered.reason.filter(|r| {
+        r.bytes()
+            .all(|b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80)
+    }) {
         response
             .extensions_mut()
             .insert(hyper::ext::ReasonPhrase::from_static(reason.as_bytes()));
@@ -278,7 +283,7 @@ pub fn tagged_response<B, ResBody>(
         headers.insert(X_REQUEST_ID, value);
     }
     // The body renders only if read: an envelope above drops it and renders the tag instead.
-    let body = crate::body::ResponseBody::problem(error.clone(), id, request.method().clone());
+    let body = crate::body::ResponseBody::problem(error.clone(), id);
     response.extensions_mut().insert(error);
     response.map(|()| body)
 }
@@ -400,8 +405,9 @@ pub(crate) fn is_json(content_type: Option<&str>) -> bool {
     let Some((_, sub)) = essence.split_once('/') else {
         return false;
     };
-    sub.eq_ignore_ascii_case("json")
-        || (sub.len() > 5 && sub[sub.len() - 5..].eq_ignore_ascii_case("+json"))
+    let sub = sub.as_bytes();
+    sub.eq_ignore_ascii_case(b"json")
+        || (sub.len() > 5 && sub[sub.len() - 5..].eq_ignore_ascii_case(b"+json"))
 }
 
 /// The status a parsed envelope declares, kept as an override only when it differs from what
@@ -532,5 +538,6 @@ mod tests {
         assert!(is_json(Some("APPLICATION/JSON")));
         assert!(!is_json(Some("text/plain")));
         assert!(!is_json(Some("json")));
+        assert!(!is_json(Some("a/xéjson")));
     }
 }
