@@ -28,15 +28,15 @@ pub(crate) fn bare(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let too_large = declared.is_some_and(|n| n > bound as u64);
-    if body_is_empty || declared == Some(0) || too_large || !readable(headers) {
+    if body_is_empty || declared == Some(0) || too_large || !readable(status, headers) {
         return Bare::Now(from_status(status, None));
     }
     Bare::Read
 }
 
-/// True for bodies that may hold a vendor envelope or a message: JSON, XML or text, or no
-/// declared type at all.
-fn readable(headers: &HeaderMap) -> bool {
+/// True for bodies that may hold a vendor envelope or a message: JSON, XML, no declared type, or
+/// text for a 4xx (a 5xx's text is never shown, so it is not read).
+fn readable(status: StatusCode, headers: &HeaderMap) -> bool {
     let Some(ct) = headers.get(CONTENT_TYPE) else {
         return true;
     };
@@ -45,7 +45,7 @@ fn readable(headers: &HeaderMap) -> bool {
     let Some((ty, sub)) = essence.split_once('/') else {
         return false;
     };
-    ty.eq_ignore_ascii_case("text")
+    (ty.eq_ignore_ascii_case("text") && status.is_client_error())
         || sub.eq_ignore_ascii_case("json")
         || sub.eq_ignore_ascii_case("xml")
         || ends_with_ignore_case(sub, "+json")
@@ -53,6 +53,7 @@ fn readable(headers: &HeaderMap) -> bool {
 }
 
 fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {
+    let (s, suffix) = (s.as_bytes(), suffix.as_bytes());
     s.len() >= suffix.len() && s[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
 }
 
@@ -140,7 +141,8 @@ mod tests {
     #[test]
     fn reads_only_text_json_and_xml() {
         let mut h = HeaderMap::new();
-        assert!(readable(&h));
+        let bad_request = StatusCode::BAD_REQUEST;
+        assert!(readable(bad_request, &h));
         for (ct, yes) in [
             ("text/plain; charset=utf-8", true),
             ("application/json", true),
@@ -150,7 +152,10 @@ mod tests {
             ("image/png", false),
         ] {
             h.insert(CONTENT_TYPE, ct.parse().unwrap());
-            assert_eq!(readable(&h), yes, "{ct}");
+            let server = readable(StatusCode::INTERNAL_SERVER_ERROR, &h);
+            assert_eq!(server, yes && !ct.starts_with("text/"), "5xx {ct}");
+            h.insert(CONTENT_TYPE, ct.parse().unwrap());
+            assert_eq!(readable(bad_request, &h), yes, "{ct}");
         }
     }
 
