@@ -4,16 +4,18 @@
 //! request built outside the timed region (`iter_batched`), so the figures are the layers' own
 //! CPU cost. Run with `cargo bench --bench overhead`.
 
-use std::convert::Infallible;
-use std::future::{ready, Future, Ready};
+use std::future::{ready, Ready};
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
+#[path = "../tests/common/service.rs"]
+mod service;
+use service::{drive, BARE, NOT_FOUND};
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use http_body_util::Full;
 use tower::{Layer, Service, ServiceBuilder};
 use tower_envelope::format::{Defender, Edgio, Format, Google, Msi, Problem, QRadar};
@@ -21,44 +23,6 @@ use tower_envelope::{
     AuthTokenLayer, BodyLimitLayer, BoxError, ContentTypeLayer, ErrorEnvelopeLayer, StaticTokens,
     UrlEncodingLayer,
 };
-
-/// The bare service: a small 200 from a static body.
-#[derive(Clone, Copy)]
-struct Bare;
-
-impl<B> Service<Request<B>> for Bare {
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Request<B>) -> Self::Future {
-        ready(Ok(Response::new(Full::new(Bytes::from_static(b"ok")))))
-    }
-}
-
-/// Answers with a fixed status and an empty body (axum's fallback 404).
-#[derive(Clone, Copy)]
-struct Status(StatusCode);
-
-impl<B> Service<Request<B>> for Status {
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Request<B>) -> Self::Future {
-        let mut res = Response::new(Full::new(Bytes::new()));
-        *res.status_mut() = self.0;
-        ready(Ok(res))
-    }
-}
 
 /// Fails with `tower::timeout::error::Elapsed`, as `tower::timeout` does.
 #[derive(Clone, Copy)]
@@ -75,24 +39,6 @@ impl<B> Service<Request<B>> for TimedOut {
 
     fn call(&mut self, _: Request<B>) -> Self::Future {
         ready(Err(tower::timeout::error::Elapsed::new().into()))
-    }
-}
-
-/// Readies and calls `svc`, polling the (ready) future to completion.
-fn drive<S, B, RB>(svc: &mut S, request: Request<B>) -> Response<RB>
-where
-    S: Service<Request<B>, Response = Response<RB>>,
-    S::Error: std::fmt::Debug,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    let Poll::Ready(Ok(())) = svc.poll_ready(&mut cx) else {
-        panic!("service not ready");
-    };
-    let mut future = pin!(svc.call(request));
-    loop {
-        if let Poll::Ready(res) = future.as_mut().poll(&mut cx) {
-            return res.expect("service failed");
-        }
     }
 }
 
@@ -160,36 +106,36 @@ where
 // what a tower-http user reaches for first, and the nearest equivalent of `AuthTokenLayer`.
 #[allow(deprecated)]
 fn happy(c: &mut Criterion) {
-    bench(c, "happy/bare", Bare, post_json);
+    bench(c, "happy/bare", BARE, post_json);
     bench(
         c,
         "happy/envelope",
-        ErrorEnvelopeLayer::defender().layer(Bare),
+        ErrorEnvelopeLayer::defender().layer(BARE),
         post_json,
     );
-    bench(c, "happy/auth_bearer", auth().layer(Bare), post_json);
+    bench(c, "happy/auth_bearer", auth().layer(BARE), post_json);
     bench(
         c,
         "happy/auth_bearer_principal",
-        AuthTokenLayer::bearer(tokens()).layer(Bare),
+        AuthTokenLayer::bearer(tokens()).layer(BARE),
         post_json,
     );
     bench(
         c,
         "happy/url",
-        UrlEncodingLayer::new().layer(Bare),
+        UrlEncodingLayer::new().layer(BARE),
         post_json,
     );
     bench(
         c,
         "happy/content_type",
-        ContentTypeLayer::json().layer(Bare),
+        ContentTypeLayer::json().layer(BARE),
         post_json,
     );
     bench(
         c,
         "happy/body_limit",
-        BodyLimitLayer::new(4096).layer(Bare),
+        BodyLimitLayer::new(4096).layer(BARE),
         post_json,
     );
     bench(
@@ -201,20 +147,20 @@ fn happy(c: &mut Criterion) {
             .layer(UrlEncodingLayer::new())
             .layer(ContentTypeLayer::json())
             .layer(BodyLimitLayer::new(4096))
-            .service(Bare),
+            .service(BARE),
         post_json,
     );
     bench(
         c,
         "happy/tower_http_bearer",
         tower_http::validate_request::ValidateRequestHeaderLayer::bearer("read-token-5f2a9c")
-            .layer(Bare),
+            .layer(BARE),
         post_json,
     );
     bench(
         c,
         "happy/tower_http_limit",
-        tower_http::limit::RequestBodyLimitLayer::new(4096).layer(Bare),
+        tower_http::limit::RequestBodyLimitLayer::new(4096).layer(BARE),
         post_json,
     );
     bench(
@@ -229,7 +175,7 @@ fn happy(c: &mut Criterion) {
                     "read-token-5f2a9c",
                 ),
             )
-            .service(Bare),
+            .service(BARE),
         post_json,
     );
 }
@@ -240,7 +186,7 @@ fn reject(c: &mut Criterion) {
         let svc = ServiceBuilder::new()
             .layer(ErrorEnvelopeLayer::new(format))
             .layer(auth())
-            .service(Bare);
+            .service(BARE);
         bench(c, &format!("reject/auth_missing/{name}"), svc, anonymous);
     }
     render_in(c, "defender", Defender);
@@ -255,7 +201,7 @@ fn rewrite(c: &mut Criterion) {
     bench(
         c,
         "rewrite/bare_404/defender",
-        ErrorEnvelopeLayer::defender().layer(Status(StatusCode::NOT_FOUND)),
+        ErrorEnvelopeLayer::defender().layer(NOT_FOUND),
         anonymous,
     );
     bench(

@@ -11,45 +11,16 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Method, Request, Response};
 use http_body_util::Full;
-use std::convert::Infallible;
-use std::future::{ready, Future, Ready};
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use tower::{Layer, Service, ServiceBuilder};
 use tower_envelope::{
     AuthTokenLayer, BodyLimitLayer, ContentTypeLayer, ErrorEnvelopeLayer, StaticTokens,
     UrlEncodingLayer,
 };
 
-#[derive(Clone, Copy)]
-struct Bare;
-impl<B> Service<Request<B>> for Bare {
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-    fn call(&mut self, _: Request<B>) -> Self::Future {
-        ready(Ok(Response::new(Full::new(Bytes::from_static(b"ok")))))
-    }
-}
-fn drive<S, B, RB>(svc: &mut S, request: Request<B>) -> Response<RB>
-where
-    S: Service<Request<B>, Response = Response<RB>>,
-    S::Error: std::fmt::Debug,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    let Poll::Ready(Ok(())) = svc.poll_ready(&mut cx) else {
-        panic!()
-    };
-    let mut future = pin!(svc.call(request));
-    loop {
-        if let Poll::Ready(res) = future.as_mut().poll(&mut cx) {
-            return res.unwrap();
-        }
-    }
-}
+#[path = "../tests/common/service.rs"]
+mod service;
+use service::{drive, BARE, NOT_FOUND};
+
 fn req() -> Request<Full<Bytes>> {
     let body: &'static [u8] = br#"{"name":"web"}"#;
     Request::builder()
@@ -95,17 +66,17 @@ fn main() {
             std::hint::black_box(&reqs);
             std::mem::forget(reqs);
         }
-        "bare" => run(Bare, n),
-        "envelope" => run(ErrorEnvelopeLayer::defender().layer(Bare), n),
+        "bare" => run(BARE, n),
+        "envelope" => run(ErrorEnvelopeLayer::defender().layer(BARE), n),
         "auth" => run(
             AuthTokenLayer::bearer(tokens())
                 .insert_principal(false)
-                .layer(Bare),
+                .layer(BARE),
             n,
         ),
-        "url" => run(UrlEncodingLayer::new().layer(Bare), n),
-        "ct" => run(ContentTypeLayer::json().layer(Bare), n),
-        "limit" => run(BodyLimitLayer::new(4096).layer(Bare), n),
+        "url" => run(UrlEncodingLayer::new().layer(BARE), n),
+        "ct" => run(ContentTypeLayer::json().layer(BARE), n),
+        "limit" => run(BodyLimitLayer::new(4096).layer(BARE), n),
         "stack" => run(
             ServiceBuilder::new()
                 .layer(ErrorEnvelopeLayer::defender())
@@ -113,7 +84,7 @@ fn main() {
                 .layer(UrlEncodingLayer::new())
                 .layer(ContentTypeLayer::json())
                 .layer(BodyLimitLayer::new(4096))
-                .service(Bare),
+                .service(BARE),
             n,
         ),
         "th_bearer" =>
@@ -123,19 +94,19 @@ fn main() {
                 tower_http::validate_request::ValidateRequestHeaderLayer::bearer(
                     "read-token-5f2a9c",
                 )
-                .layer(Bare),
+                .layer(BARE),
                 n,
             )
         }
         "th_limit" => run(
-            tower_http::limit::RequestBodyLimitLayer::new(4096).layer(Bare),
+            tower_http::limit::RequestBodyLimitLayer::new(4096).layer(BARE),
             n,
         ),
         "reject" => {
             let mut svc = ServiceBuilder::new()
                 .layer(ErrorEnvelopeLayer::defender())
                 .layer(AuthTokenLayer::bearer(tokens()).insert_principal(false))
-                .service(Bare);
+                .service(BARE);
             let reqs: Vec<_> = (0..n)
                 .map(|_| {
                     let mut r = req();
@@ -150,24 +121,7 @@ fn main() {
             std::hint::black_box(&out);
             std::mem::forget(out);
         }
-        "rewrite404" => {
-            #[derive(Clone, Copy)]
-            struct NF;
-            impl<B> Service<Request<B>> for NF {
-                type Response = Response<Full<Bytes>>;
-                type Error = Infallible;
-                type Future = Ready<Result<Self::Response, Infallible>>;
-                fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-                    Poll::Ready(Ok(()))
-                }
-                fn call(&mut self, _: Request<B>) -> Self::Future {
-                    let mut r = Response::new(Full::new(Bytes::new()));
-                    *r.status_mut() = http::StatusCode::NOT_FOUND;
-                    ready(Ok(r))
-                }
-            }
-            run(ErrorEnvelopeLayer::defender().layer(NF), n)
-        }
+        "rewrite404" => run(ErrorEnvelopeLayer::defender().layer(NOT_FOUND), n),
         other => panic!("unknown configuration {other}; {usage}"),
     }
 }

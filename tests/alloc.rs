@@ -3,11 +3,7 @@
 
 mod common;
 use common::count;
-
-use std::convert::Infallible;
-use std::future::{ready, Future, Ready};
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use common::service::{self, BARE, NOT_FOUND};
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
@@ -21,24 +17,6 @@ use tower_envelope::{
     Principal, StaticTokens, UrlEncodingLayer,
 };
 
-/// The bare service: a small 200 from a static body.
-#[derive(Clone, Copy)]
-struct Bare;
-
-impl<B> Service<Request<B>> for Bare {
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Request<B>) -> Self::Future {
-        ready(Ok(Response::new(Full::new(Bytes::from_static(b"ok")))))
-    }
-}
-
 /// Readies `svc`, calls it with `request` and polls the future to completion on this thread,
 /// dropping the response; returns the allocations made and the status.
 fn drive<S, B, RB>(svc: &mut S, request: Request<B>) -> (usize, StatusCode)
@@ -46,16 +24,7 @@ where
     S: Service<Request<B>, Response = Response<RB>>,
     S::Error: std::fmt::Debug,
 {
-    let mut cx = Context::from_waker(Waker::noop());
-    count(|| {
-        assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
-        let mut future = pin!(svc.call(request));
-        loop {
-            if let Poll::Ready(res) = future.as_mut().poll(&mut cx) {
-                break res.expect("infallible").status();
-            }
-        }
-    })
+    count(|| service::drive(svc, request).status())
 }
 
 fn get() -> Request<Full<Bytes>> {
@@ -81,7 +50,7 @@ fn post_json() -> Request<Full<Bytes>> {
 
 #[test]
 fn bare_service_allocates_nothing() {
-    let mut svc = Bare;
+    let mut svc = BARE;
     for req in [get(), post_json()] {
         let (n, status) = drive(&mut svc, req);
         assert_eq!(status, StatusCode::OK);
@@ -91,8 +60,8 @@ fn bare_service_allocates_nothing() {
 
 #[test]
 fn envelope_happy_path_allocates_nothing() {
-    let mut svc = ErrorEnvelopeLayer::defender().layer(Bare);
-    let mut baseline = Bare;
+    let mut svc = ErrorEnvelopeLayer::defender().layer(BARE);
+    let mut baseline = BARE;
     for make in [get, post_json] {
         // Warm up once (first-use lazies of the process), then measure.
         let _ = drive(&mut svc, make());
@@ -117,26 +86,6 @@ fn rendering_one_error_allocates_once_for_the_body() {
     assert_eq!(n, 1, "one allocation: the body buffer, sized up front");
 }
 
-/// A service that always answers an empty 404, as axum's fallback does.
-#[derive(Clone, Copy)]
-struct NotFound;
-
-impl<B> Service<Request<B>> for NotFound {
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Request<B>) -> Self::Future {
-        let mut res = Response::new(Full::new(Bytes::new()));
-        *res.status_mut() = StatusCode::NOT_FOUND;
-        ready(Ok(res))
-    }
-}
-
 /// The ceiling for rewriting a bare 404 as Defender: the body buffer and its conversion to
 /// `Bytes` (a shared header, since the buffer is sized with slack), the response's header map
 /// (one allocation for its indices, one for its entries), the `x-request-id` value.
@@ -144,7 +93,7 @@ const REWRITE_404_CEILING: usize = 5;
 
 #[test]
 fn rewriting_a_bare_404_stays_under_its_ceiling() {
-    let mut svc = ErrorEnvelopeLayer::defender().layer(NotFound);
+    let mut svc = ErrorEnvelopeLayer::defender().layer(NOT_FOUND);
     let _ = drive(&mut svc, get());
     let (n, status) = drive(&mut svc, get());
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -166,7 +115,7 @@ where
     S::Error: std::fmt::Debug,
 {
     let _ = drive(svc, make());
-    let (bare, _) = drive(&mut Bare, make());
+    let (bare, _) = drive(&mut { BARE }, make());
     let (n, status) = drive(svc, make());
     assert_eq!(status, StatusCode::OK);
     n - bare
@@ -179,7 +128,7 @@ fn envelope_and_the_three_request_validators_allocate_nothing() {
         .layer(UrlEncodingLayer::new())
         .layer(ContentTypeLayer::json())
         .layer(BodyLimitLayer::new(4096))
-        .service(Bare);
+        .service(BARE);
     assert_eq!(extra(&mut svc, get), 0, "GET");
     assert_eq!(extra(&mut svc, post_json), 0, "POST with a JSON body");
 }
@@ -188,7 +137,7 @@ fn envelope_and_the_three_request_validators_allocate_nothing() {
 fn auth_without_the_principal_insert_allocates_nothing() {
     let mut svc = AuthTokenLayer::bearer(tokens())
         .insert_principal(false)
-        .layer(Bare);
+        .layer(BARE);
     assert_eq!(extra(&mut svc, get), 0, "GET");
     assert_eq!(extra(&mut svc, post_json), 0, "POST with a JSON body");
 }
@@ -208,7 +157,7 @@ fn full_stack_with_the_principal_costs_one_extensions_insert() {
         .layer(UrlEncodingLayer::new())
         .layer(ContentTypeLayer::json())
         .layer(BodyLimitLayer::new(4096))
-        .service(Bare);
+        .service(BARE);
     for make in [get, post_json] {
         let n = extra(&mut svc, make);
         println!(
@@ -237,7 +186,7 @@ fn a_rejection_rendered_as_defender_stays_under_its_ceiling() {
     let mut svc = ServiceBuilder::new()
         .layer(ErrorEnvelopeLayer::defender())
         .layer(AuthTokenLayer::bearer(tokens()))
-        .service(Bare);
+        .service(BARE);
     let _ = drive(&mut svc, no_token());
     let (n, status) = drive(&mut svc, no_token());
     assert_eq!(status, StatusCode::UNAUTHORIZED);

@@ -11,10 +11,9 @@ use common::allocations;
 
 use std::convert::Infallible;
 use std::future::{ready, Future, Ready};
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -1077,24 +1076,6 @@ async fn the_principal_reaches_an_axum_handler() {
 
 // ---- allocations of a passing request -----------------------------------------------------------
 
-/// The bare inner service: a 200 from a static body, allocating nothing.
-#[derive(Clone, Copy)]
-struct Bare;
-
-impl<B> Service<Request<B>> for Bare {
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Request<B>) -> Self::Future {
-        ready(Ok(Response::new(Full::new(Bytes::from_static(b"ok")))))
-    }
-}
-
 /// Readies `svc`, calls it and polls the future to completion on this thread; returns the
 /// allocations made in between and the status.
 fn drive<S, B, RB>(svc: &mut S, request: Request<B>) -> (usize, StatusCode)
@@ -1102,18 +1083,7 @@ where
     S: Service<Request<B>, Response = Response<RB>>,
     S::Error: std::fmt::Debug,
 {
-    let mut cx = Context::from_waker(Waker::noop());
-    let before = allocations();
-    assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
-    let status = {
-        let mut future = pin!(svc.call(request));
-        loop {
-            if let Poll::Ready(res) = future.as_mut().poll(&mut cx) {
-                break res.expect("infallible").status();
-            }
-        }
-    };
-    (allocations() - before, status)
+    common::count(|| common::service::drive(svc, request).status())
 }
 
 #[test]
@@ -1137,7 +1107,7 @@ fn a_passing_request_allocates_nothing_without_the_principal_insert() {
         let mut svc = layer
             .require_scope(Method::GET, "read")
             .insert_principal(false)
-            .layer(Bare);
+            .layer(common::service::BARE);
         let _ = drive(&mut svc, make().1); // warm up process-wide lazies
         let (n, status) = drive(&mut svc, make().1);
         assert_eq!(status, StatusCode::OK);
@@ -1147,7 +1117,7 @@ fn a_passing_request_allocates_nothing_without_the_principal_insert() {
 
 #[test]
 fn the_principal_insert_costs_what_extensions_cost() {
-    let mut svc = AuthTokenLayer::bearer(tokens()).layer(Bare);
+    let mut svc = AuthTokenLayer::bearer(tokens()).layer(common::service::BARE);
     let _ = drive(&mut svc, bearer("write-token"));
     let (n, status) = drive(&mut svc, bearer("write-token"));
     assert_eq!(status, StatusCode::OK);

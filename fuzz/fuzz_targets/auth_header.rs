@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
     for scheme in [Scheme::bearer(), Scheme::tok(), Scheme::header("SEC")] {
         if let Ok(token) = scheme.parse(&value) {
             assert!(!token.is_empty());
-            assert!(token.bytes().all(|b| (0x21..0x7f).contains(&b)), "{token:?}");
+            assert!(
+                token.bytes().all(|b| (0x21..0x7f).contains(&b)),
+                "{token:?}"
+            );
         }
     }
     let tokens = StaticTokens::new().token(SECRET, ["read"]);
@@ -34,7 +37,9 @@ fuzz_target!(|data: &[u8]| {
             .header(header, value.clone())
             .body(Empty::<Bytes>::new())
             .unwrap();
-        let mut svc = layer.require_scope(http::Method::GET, "read").layer(common::Ok200);
+        let mut svc = layer
+            .require_scope(http::Method::GET, "read")
+            .layer(common::OK_200);
         let (response, body) = common::drive(&mut svc, request);
         common::assert_clean_headers(&response);
         if response.status() != 200 {

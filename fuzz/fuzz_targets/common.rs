@@ -1,33 +1,18 @@
 //! Shared by the fuzz targets: drive a service synchronously and check what it answers.
 
-use std::convert::Infallible;
-use std::future::{ready, Future, Ready};
+use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
-use http_body_util::Full;
 use tower::Service;
 
+#[path = "../../tests/common/service.rs"]
+mod service;
 /// A service that answers 200 "ok" to anything.
-#[derive(Clone, Copy)]
-pub struct Ok200;
-
-impl<B> Service<Request<B>> for Ok200 {
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Request<B>) -> Self::Future {
-        ready(Ok(Response::new(Full::new(Bytes::from_static(b"ok")))))
-    }
-}
+pub use service::BARE as OK_200;
 
 /// Readies and calls `svc`, polls the future (which must complete without waking) and reads the
 /// whole response body. Panics if anything stays pending: nothing here may wait.
@@ -69,7 +54,10 @@ where
 pub fn assert_clean_headers(response: &Response<()>) {
     for (name, value) in response.headers() {
         assert!(
-            !value.as_bytes().iter().any(|b| matches!(b, b'\r' | b'\n' | 0)),
+            !value
+                .as_bytes()
+                .iter()
+                .any(|b| matches!(b, b'\r' | b'\n' | 0)),
             "{name}: {value:?}"
         );
     }

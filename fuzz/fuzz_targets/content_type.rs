@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
         .accept_header(["application/json", "application/problem+json"])
         .unwrap()
         .verify_json(1024);
-    let mut svc = layer.layer(common::Ok200);
+    let mut svc = layer.layer(common::OK_200);
     let (response, body) = common::drive(&mut svc, request);
     common::assert_clean_headers(&response);
     match response.status().as_u16() {

@@ -3,8 +3,8 @@
 //! optional body error, an optional `ApiError` tag.
 
 use std::convert::Infallible;
-use std::future::{ready, Ready};
 use std::future::Future as _;
+use std::future::{ready, Ready};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -54,7 +54,9 @@ fuzz_target!(|data: &[u8]| {
     let mut response = Response::new(());
     *response.status_mut() = status;
     for _ in 0..header_count {
-        let Some(split) = rest.iter().position(|b| *b == b'\n') else { break };
+        let Some(split) = rest.iter().position(|b| *b == b'\n') else {
+            break;
+        };
         let line = &rest[..split];
         rest = &rest[split + 1..];
         if let Some(colon) = line.iter().position(|b| *b == b':') {
@@ -82,7 +84,9 @@ fuzz_target!(|data: &[u8]| {
     let mut svc = ErrorEnvelopeLayer::defender()
         .max_error_body(BOUND)
         .layer(Canned(response, chunks));
-    let request = Request::get("/").body(http_body_util::Empty::<Bytes>::new()).unwrap();
+    let request = Request::get("/")
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
     let mut cx = Context::from_waker(std::task::Waker::noop());
     let Poll::Ready(Ok(())) =
         Service::<Request<http_body_util::Empty<Bytes>>>::poll_ready(&mut svc, &mut cx)
@@ -95,7 +99,10 @@ fuzz_target!(|data: &[u8]| {
     };
     for (name, value) in response.headers() {
         assert!(
-            !value.as_bytes().iter().any(|b| matches!(b, b'\r' | b'\n' | 0)),
+            !value
+                .as_bytes()
+                .iter()
+                .any(|b| matches!(b, b'\r' | b'\n' | 0)),
             "{name}: {value:?}"
         );
     }

@@ -12,21 +12,31 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else {
         return;
     };
-    let status = StatusCode::from_u16(400 + u16::from(selector % 200)).unwrap_or(StatusCode::BAD_REQUEST);
+    let status =
+        StatusCode::from_u16(400 + u16::from(selector % 200)).unwrap_or(StatusCode::BAD_REQUEST);
     let content_type = match selector % 4 {
         0 => None,
         1 => Some("application/json"),
         2 => Some("application/xml"),
         _ => Some("application/problem+json"),
     };
-    let formats: [&dyn Format; 6] = [&Defender, &QRadar::new(), &Msi, &Edgio, &Problem::new(), &Google::new()];
+    let formats: [&dyn Format; 6] = [
+        &Defender,
+        &QRadar::new(),
+        &Msi,
+        &Edgio,
+        &Problem::new(),
+        &Google::new(),
+    ];
     let method = Method::GET;
     let cx = RequestContext::new("fuzz", &method);
     for format in formats {
         if let Some(error) = format.parse(status, content_type, body) {
             let out = format.render(&error, &cx);
             let ct = out.content_type.to_str().unwrap().to_owned();
-            let again = format.parse(out.status, Some(&ct), &out.body).expect("re-parse");
+            let again = format
+                .parse(out.status, Some(&ct), &out.body)
+                .expect("re-parse");
             assert_eq!(again.kind(), error.kind());
             // An empty message renders as the format's default message for the kind.
             let shown = match error.message() {

@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
             .uri(uri)
             .body(http_body_util::Empty::<bytes::Bytes>::new())
             .unwrap();
-        let mut svc = UrlEncodingLayer::new().layer(common::Ok200);
+        let mut svc = UrlEncodingLayer::new().layer(common::OK_200);
         let (response, body) = common::drive(&mut svc, request);
         common::assert_clean_headers(&response);
         assert!(response.status() == 200 || response.status() == 400);

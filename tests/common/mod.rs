@@ -1,7 +1,10 @@
 //! A per-thread allocation counter shared by the test binaries that count allocations (each
-//! binary that declares `mod common;` gets it as its global allocator).
+//! binary that declares `mod common;` gets it as its global allocator), and the inner services
+//! and driver of `service`.
 
 #![allow(dead_code)]
+
+pub mod service;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
