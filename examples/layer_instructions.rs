@@ -48,8 +48,35 @@ where
     std::hint::black_box(&out);
     std::mem::forget(out);
 }
+/// What axum 0.7 handlers answer (axum-problem's `ProblemLayer` wraps axum 0.7 services): the
+/// same fixed response as [`service::Fixed`], with an axum 0.7 body.
+#[derive(Clone, Copy)]
+struct Axum07(&'static [u8], http::StatusCode);
+
+impl<B> Service<Request<B>> for Axum07 {
+    type Response = axum07::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<B>) -> Self::Future {
+        let mut res = Response::new(axum07::body::Body::from(Bytes::from_static(self.0)));
+        *res.status_mut() = self.1;
+        std::future::ready(Ok(res))
+    }
+}
+
+const AXUM07_OK: Axum07 = Axum07(b"ok", http::StatusCode::OK);
+const AXUM07_NOT_FOUND: Axum07 = Axum07(b"", http::StatusCode::NOT_FOUND);
+
 fn main() {
-    let usage = "usage: layer_instructions none|bare|envelope|auth|url|ct|limit|stack|th_bearer|th_limit|reject|rewrite404 N";
+    let usage = "usage: layer_instructions none|bare|bare404|envelope|auth|url|ct|limit|stack|th_bearer|th_limit|th_stack|ap_bare|ap_bare404|ap_pass|ap_rewrite404|reject|rewrite404|rewrite404_problem N";
     let which = std::env::args().nth(1).expect(usage);
     let n: usize = std::env::args()
         .nth(2)
@@ -67,6 +94,12 @@ fn main() {
             std::mem::forget(reqs);
         }
         "bare" => run(BARE, n),
+        "bare404" => run(NOT_FOUND, n),
+        "ap_bare" => run(AXUM07_OK, n),
+        "ap_bare404" => run(AXUM07_NOT_FOUND, n),
+        "ap_pass" => run(axum_problem::ProblemLayer.layer(AXUM07_OK), n),
+        "ap_rewrite404" => run(axum_problem::ProblemLayer.layer(AXUM07_NOT_FOUND), n),
+        "rewrite404_problem" => run(ErrorEnvelopeLayer::problem().layer(NOT_FOUND), n),
         "envelope" => run(ErrorEnvelopeLayer::defender().layer(BARE), n),
         "auth" => run(
             AuthTokenLayer::bearer(tokens())
@@ -98,6 +131,18 @@ fn main() {
                 n,
             )
         }
+        #[allow(deprecated)]
+        "th_stack" => run(
+            ServiceBuilder::new()
+                .layer(
+                    tower_http::validate_request::ValidateRequestHeaderLayer::bearer(
+                        "read-token-5f2a9c",
+                    ),
+                )
+                .layer(tower_http::limit::RequestBodyLimitLayer::new(4096))
+                .service(BARE),
+            n,
+        ),
         "th_limit" => run(
             tower_http::limit::RequestBodyLimitLayer::new(4096).layer(BARE),
             n,
