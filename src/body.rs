@@ -29,7 +29,8 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::error::ApiError;
-use crate::format::{Format, Problem, RequestContext, RequestId};
+use crate::format::{Format, Problem, RequestContext};
+use crate::request_id::RequestId;
 
 pin_project! {
     /// The body of every response the crate's services return: either the inner service's body,

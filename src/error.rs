@@ -462,6 +462,14 @@ impl ApiError {
         &self.message
     }
 
+    /// The message, or `default` when it is empty.
+    pub(crate) fn message_or<'a>(&'a self, default: &'a str) -> &'a str {
+        match &*self.message {
+            "" => default,
+            message => message,
+        }
+    }
+
     /// The explicit vendor code, if one was set.
     pub fn code(&self) -> Option<&Code> {
         self.code.as_ref()
@@ -520,6 +528,20 @@ impl fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+/// `error` and its sources, outermost first.
+pub(crate) fn source_chain<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |e| e.source())
+}
+
+/// Whether `error` or one of its sources is a `T`.
+pub(crate) fn in_source_chain<T: std::error::Error + 'static>(
+    error: &(dyn std::error::Error + 'static),
+) -> bool {
+    source_chain(error).any(|e| e.is::<T>())
+}
 
 /// Makes one piece of user input safe to embed in a message: control characters removed and cut
 /// on a character boundary to [`MAX_ECHO_LEN`] bytes (`…` marks a cut).

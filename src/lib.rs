@@ -68,17 +68,19 @@ pub mod auth;
 #[cfg(feature = "axum")]
 pub mod axum;
 pub mod body;
+pub mod check;
 pub mod content_type;
 pub mod envelope;
 pub mod error;
 pub mod format;
-pub mod future;
 pub mod limit;
+mod media;
+mod request_id;
 pub mod url;
 
 pub use auth::{
-    AsyncAuthTokenLayer, AsyncTokenValidator, AuthTokenLayer, Principal, Scheme, StaticTokens,
-    TokenError, TokenValidator,
+    AsyncTokenValidator, AuthTokenLayer, Principal, Scheme, StaticTokens, TokenError,
+    TokenValidator,
 };
 pub use content_type::{ContentType, ContentTypeLayer};
 pub use envelope::{ErrorEnvelope, ErrorEnvelopeLayer};

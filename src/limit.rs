@@ -23,10 +23,11 @@
 //! ```
 //! use bytes::Bytes;
 //! use http::{header::CONTENT_LENGTH, Request, Response, StatusCode};
-//! use http_body_util::{BodyExt, Full, Limited};
+//! use http_body_util::{BodyExt, Full};
 //! use std::convert::Infallible;
 //! use tower::{ServiceBuilder, ServiceExt};
 //! use tower_envelope::{ApiError, BodyLimitLayer, ErrorKind};
+//! use tower_envelope::limit::Limited;
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let service = ServiceBuilder::new()
@@ -54,19 +55,20 @@
 //! # });
 //! ```
 
+use std::fmt;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::request::Parts;
-use http::{HeaderMap, Request, Response};
-use http_body::Body;
-use http_body_util::Limited;
+use http::{HeaderMap, Request};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
 use tower_layer::Layer;
-use tower_service::Service;
 
-use crate::body::ResponseBody;
+use crate::check::{AtOnce, Check, Rejection, Validate, Verdict};
 use crate::error::{echo, ApiError, ErrorKind};
-use crate::format::tagged_response;
+use crate::BoxError;
 
 /// Chooses the body limit of a request from its head.
 ///
@@ -75,11 +77,27 @@ use crate::format::tagged_response;
 pub trait LimitPolicy {
     /// The largest body, in bytes, allowed for the request with this head.
     fn limit(&self, head: &Parts) -> usize;
+
+    /// The limit for `request`, taking the request apart only when the policy reads its head.
+    #[doc(hidden)]
+    fn limit_of<B>(&self, request: Request<B>) -> (Request<B>, usize)
+    where
+        Self: Sized,
+    {
+        let (head, body) = request.into_parts();
+        let limit = self.limit(&head);
+        (Request::from_parts(head, body), limit)
+    }
 }
 
 impl LimitPolicy for usize {
     fn limit(&self, _head: &Parts) -> usize {
         *self
+    }
+
+    #[inline]
+    fn limit_of<B>(&self, request: Request<B>) -> (Request<B>, usize) {
+        (request, *self)
     }
 }
 
@@ -154,85 +172,94 @@ impl<S, P: Clone> Layer<S> for BodyLimitLayer<P> {
     type Service = BodyLimit<S, P>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        BodyLimit {
-            inner,
-            config: self.clone(),
-        }
+        Validate::new(inner, self.clone())
     }
 }
 
 /// The service of [`BodyLimitLayer`]: rejects a request whose declared length is over the limit
 /// and hands the inner service the body wrapped in [`Limited`].
-#[derive(Clone, Debug)]
-pub struct BodyLimit<S, P = usize> {
-    inner: S,
-    config: BodyLimitLayer<P>,
-}
+pub type BodyLimit<S, P = usize> = Validate<S, BodyLimitLayer<P>>;
 
-impl<S, P> BodyLimit<S, P> {
-    /// Wraps `inner` with the limit configured by `config`.
-    pub fn new(inner: S, config: BodyLimitLayer<P>) -> Self {
-        Self { inner, config }
-    }
-
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S, P, ReqBody, ResBody> Service<Request<ReqBody>> for BodyLimit<S, P>
+impl<S, P, B> Check<S, B> for BodyLimitLayer<P>
 where
-    S: Service<Request<Limited<ReqBody>>, Response = Response<ResBody>>,
     P: LimitPolicy,
-    ReqBody: Body,
+    B: Body,
 {
-    type Response = Response<ResponseBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody>;
+    type Body = Limited<B>;
+    type Wait = AtOnce<S, Limited<B>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let (head, body) = request.into_parts();
-        let limit = self.config.policy.limit(&head);
-        let verdict = match content_length(&head.headers) {
+    #[inline]
+    fn check(&self, request: Request<B>, _: &mut S) -> Verdict<Limited<B>, Self::Wait> {
+        let (request, limit) = self.policy.limit_of(request);
+        let error = match content_length(request.headers()) {
             Ok(Some(length)) if length > u64::try_from(limit).unwrap_or(u64::MAX) => {
-                Err(too_large(length, limit))
+                too_large(length, limit)
             }
-            Ok(Some(_)) => Ok(()),
             Ok(None)
-                if self.config.require_content_length
-                    && (head.headers.contains_key(TRANSFER_ENCODING) || !body.is_end_stream()) =>
+                if self.require_content_length
+                    && (request.headers().contains_key(TRANSFER_ENCODING)
+                        || !request.body().is_end_stream()) =>
             {
-                Err(ApiError::new(
+                ApiError::new(
                     ErrorKind::LengthRequired,
                     "Content-Length header is required",
-                ))
+                )
             }
-            Ok(None) => Ok(()),
-            Err(invalid) => Err(invalid.into()),
+            Ok(_) => return Verdict::Pass(request.map(|body| Limited::new(body, limit))),
+            Err(invalid) => invalid.into(),
         };
-        let request = Request::from_parts(head, body);
-        match verdict {
-            Ok(()) => ResponseFuture::inner(
-                self.inner
-                    .call(request.map(|body| Limited::new(body, limit))),
-            ),
-            Err(error) => ResponseFuture::rejected(tagged_response(error, &request)),
+        Verdict::Reject(Rejection::new(error, request.headers()))
+    }
+}
+
+pin_project! {
+    /// The request body behind a [`BodyLimitLayer`]: fails with
+    /// [`http_body_util::LengthLimitError`] once more than the limit is read, so that axum's body
+    /// extractors answer 413.
+    pub struct Limited<B> {
+        #[pin]
+        inner: http_body_util::Limited<B>,
+    }
+}
+
+impl<B> Limited<B> {
+    /// Limits `body` to `limit` bytes.
+    pub fn new(body: B, limit: usize) -> Self {
+        Self {
+            inner: http_body_util::Limited::new(body, limit),
         }
+    }
+}
+
+impl<B> fmt::Debug for Limited<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Limited")
+    }
+}
+
+impl<B: Body> Body for Limited<B>
+where
+    B::Error: Into<BoxError>,
+{
+    type Data = B::Data;
+    type Error = BoxError;
+
+    #[inline]
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, BoxError>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    #[inline]
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    #[inline]
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -321,18 +348,20 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, Invalid
     Ok(length)
 }
 
-/// Whether a request carries a body: a non-zero (or invalid) `Content-Length`, a
-/// `Transfer-Encoding`, or — without either header, as in HTTP/2 — a body stream that is not
-/// known to be empty.
-pub(crate) fn carries_body<B: Body>(headers: &HeaderMap, body: &B) -> bool {
-    match content_length(headers) {
+/// Whether a request carries a body, given its parsed `Content-Length` (`declared`): a non-zero
+/// (or invalid) length, a `Transfer-Encoding`, or — without either header, as in HTTP/2 — a body
+/// stream that is not known to be empty.
+pub(crate) fn carries_body<B: Body>(
+    declared: &Result<Option<u64>, InvalidContentLength>,
+    headers: &HeaderMap,
+    body: &B,
+) -> bool {
+    match declared {
         Ok(Some(0)) => headers.contains_key(TRANSFER_ENCODING),
         Ok(Some(_)) | Err(_) => true,
         Ok(None) => headers.contains_key(TRANSFER_ENCODING) || !body.is_end_stream(),
     }
 }
-
-pub use crate::future::ResponseFuture;
 
 #[cfg(test)]
 mod tests {

@@ -54,15 +54,12 @@
 //! ```
 
 use std::fmt;
-use std::task::{Context, Poll};
 
-use http::{Request, Response, Uri};
+use http::{Request, Uri};
 use tower_layer::Layer;
-use tower_service::Service;
 
-use crate::body::ResponseBody;
+use crate::check::{AtOnce, Check, Rejection, Validate, Verdict};
 use crate::error::{echo, ApiError, ErrorKind};
-use crate::format::tagged_response;
 
 // Hand-written on purpose. The check must borrow `uri.path()`/`uri.query()` and allocate nothing,
 // report the exact offending sequence and its offset, and also look at the *decoded* octets
@@ -572,64 +569,26 @@ impl<S> Layer<S> for UrlEncodingLayer {
     type Service = UrlEncoding<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        UrlEncoding {
-            inner,
-            config: *self,
-        }
+        Validate::new(inner, *self)
     }
 }
 
 /// The service of [`UrlEncodingLayer`]: rejects a request whose URL is not properly
 /// percent-encoded, otherwise calls the inner service.
-#[derive(Clone, Debug)]
-pub struct UrlEncoding<S> {
-    inner: S,
-    config: UrlEncodingLayer,
-}
+pub type UrlEncoding<S> = Validate<S, UrlEncodingLayer>;
 
-impl<S> UrlEncoding<S> {
-    /// Wraps `inner` with the check configured by `config`.
-    pub fn new(inner: S, config: UrlEncodingLayer) -> Self {
-        Self { inner, config }
-    }
+impl<S, B> Check<S, B> for UrlEncodingLayer {
+    type Body = B;
+    type Wait = AtOnce<S, B>;
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for UrlEncoding<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-{
-    type Response = Response<ResponseBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        match self.config.check(request.uri()) {
-            Ok(()) => ResponseFuture::inner(self.inner.call(request)),
-            Err(error) => ResponseFuture::rejected(tagged_response(error.into(), &request)),
+    #[inline]
+    fn check(&self, request: Request<B>, _: &mut S) -> Verdict<B, Self::Wait> {
+        match UrlEncodingLayer::check(self, request.uri()) {
+            Ok(()) => Verdict::Pass(request),
+            Err(error) => Verdict::Reject(Rejection::new(error.into(), request.headers())),
         }
     }
 }
-
-pub use crate::future::ResponseFuture;
 
 #[cfg(test)]
 mod tests {

@@ -2,14 +2,14 @@
 //!
 //! The layer reads a token ([`Scheme`]: `Authorization: Bearer`, EdgeCast's
 //! `Authorization: TOK:` or a named header such as QRadar's `SEC`), checks it with a
-//! [`TokenValidator`] ([`StaticTokens`], a closure, or an [`AsyncTokenValidator`] through
-//! [`AsyncAuthTokenLayer`]), then checks the principal's expiry and the scopes the request
+//! [`TokenValidator`] ([`StaticTokens`], a closure) or an [`AsyncTokenValidator`] (wrapped in
+//! [`Async`]: an introspection call), then checks the principal's expiry and the scopes the request
 //! requires (per method with [`AuthTokenLayer::require_scope`], per route with
 //! [`AuthTokenLayer::require_scopes_with`]). On success the [`Principal`] goes into the request
 //! extensions and the request reaches the inner service.
 //!
-//! Every failure is an [`ApiError`] naming the one check that failed, answered with
-//! [`tagged_response`] (RFC 9457 problem+json on its own; an
+//! Every failure is an [`ApiError`] naming the one check that failed, answered with a tagged
+//! response (RFC 9457 problem+json on its own; an
 //! [`ErrorEnvelopeLayer`](crate::ErrorEnvelopeLayer) above re-renders it in its format, keeping
 //! the challenge) and an RFC 6750 `WWW-Authenticate` challenge:
 //!
@@ -64,9 +64,9 @@
 //! # Cost
 //!
 //! With [`StaticTokens`], a passing request costs one header lookup, a borrowing parse, one
-//! SipHash-1-3 of the token, one constant-time comparison per stored token, a linear scan of the
-//! per-method requirements and an `Arc` clone of the principal (the clock is read only for a
-//! principal that expires): no allocation. Inserting the principal into the request
+//! keyed SipHash-1-3 of the token, one hash-table probe by that digest (whatever the number of
+//! stored tokens), a linear scan of the per-method requirements and an `Arc` clone of the
+//! principal (the clock is read only for a principal that expires): no allocation. Inserting the principal into the request
 //! extensions costs what [`http::Extensions::insert`] costs: into empty extensions, 3
 //! allocations (the map's box, its table and the boxed value; measured in `tests/auth.rs`).
 //! [`AuthTokenLayer::insert_principal`]`(false)` turns the insert off, and the layer then
@@ -75,24 +75,21 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-use http::header::{HeaderValue, WWW_AUTHENTICATE};
+use http::header::HeaderValue;
 use http::request::Parts;
-use http::{HeaderMap, Method, Request, Response};
+use http::{HeaderMap, Method, Request};
 use tower_layer::Layer;
-use tower_service::Service;
 
-use crate::body::ResponseBody;
+use crate::check::{Rejection, Validate};
 use crate::error::{ApiError, ErrorKind};
-use crate::format::tagged_response;
 
-mod async_layer;
+mod check;
 mod scheme;
 mod validator;
 
-pub use async_layer::{AsyncAuthToken, AsyncAuthTokenLayer, AsyncResponseFuture};
+pub use check::Async;
 pub use scheme::{CredentialsError, Scheme};
 pub use validator::{AsyncTokenValidator, Principal, StaticTokens, TokenError, TokenValidator};
 
@@ -120,10 +117,21 @@ struct Config {
     insert_principal: bool,
 }
 
-/// A failure, fully described: the error and its challenge.
-struct Rejection {
+/// A failure, fully described but for the request it answers: the error and its challenge.
+struct Denial {
     error: ApiError,
     challenge: Option<HeaderValue>,
+}
+
+impl Denial {
+    /// The rejection of the request with these headers.
+    fn reject(self, headers: &HeaderMap) -> Rejection {
+        let rejection = Rejection::new(self.error, headers);
+        match self.challenge {
+            Some(challenge) => rejection.with_challenge(challenge),
+            None => rejection,
+        }
+    }
 }
 
 impl Config {
@@ -160,19 +168,19 @@ impl Config {
         self.challenge_invalid = header_value(invalid);
     }
 
-    fn credentials_rejection(&self, defect: CredentialsError) -> Rejection {
+    fn credentials_denial(&self, defect: CredentialsError) -> Denial {
         let challenge = match defect {
             CredentialsError::Missing => &self.challenge,
             _ => &self.challenge_invalid,
         };
-        Rejection {
+        Denial {
             error: ApiError::new(ErrorKind::Unauthorized, defect.message(&self.scheme))
                 .with_target(self.scheme.label()),
             challenge: Some(challenge.clone()),
         }
     }
 
-    fn token_rejection(&self, error: TokenError) -> Rejection {
+    fn token_denial(&self, error: TokenError) -> Denial {
         let kind = match error {
             TokenError::Expired => ErrorKind::TokenExpired,
             TokenError::Unavailable => ErrorKind::ServiceUnavailable,
@@ -180,56 +188,35 @@ impl Config {
         };
         let message = error.message();
         if kind == ErrorKind::ServiceUnavailable {
-            return Rejection {
+            return Denial {
                 error: ApiError::new(kind, message),
                 challenge: None,
             };
         }
-        Rejection {
+        Denial {
             error: ApiError::new(kind, message).with_target(self.scheme.label()),
             challenge: Some(self.challenge_invalid.clone()),
         }
     }
 
-    /// Reads and validates the token: no allocation besides what the validator does.
-    fn authenticate<V: TokenValidator>(
-        &self,
-        validator: &V,
-        headers: &HeaderMap,
-    ) -> Result<Principal, Rejection> {
-        let token = self
-            .scheme
-            .credentials(headers)
-            .map_err(|defect| self.credentials_rejection(defect))?;
-        validator
-            .validate(token)
-            .map_err(|error| self.token_rejection(error))
-    }
-
-    /// The scopes the request's route requires. The request is taken apart (moved, never
-    /// copied to the heap) only when a route requirement needs its `Parts`.
+    /// Whether the request may pass without a token ([`AuthTokenLayer::allow_anonymous`]), and
+    /// the scopes its route requires ([`AuthTokenLayer::require_scopes_with`]). The request is
+    /// taken apart (moved, never copied to the heap) only when one of those closures is set.
     #[inline]
-    /// Whether the request may pass without a token ([`AuthTokenLayer::allow_anonymous`]).
-    fn anonymous<B>(&self, request: Request<B>) -> (Request<B>, bool) {
-        match &self.anonymous {
-            Some(anonymous) => {
-                let (parts, body) = request.into_parts();
-                let pass = anonymous(&parts);
-                (Request::from_parts(parts, body), pass)
-            }
-            None => (request, false),
+    fn route<B>(&self, request: Request<B>) -> (Request<B>, Option<&'static [&'static str]>) {
+        if self.anonymous.is_none() && self.route_scopes.is_none() {
+            return (request, Some(&[]));
         }
-    }
-
-    fn route_scopes<B>(&self, request: Request<B>) -> (Request<B>, &'static [&'static str]) {
-        match &self.route_scopes {
-            Some(route) => {
-                let (parts, body) = request.into_parts();
-                let scopes = route(&parts);
-                (Request::from_parts(parts, body), scopes)
-            }
-            None => (request, &[]),
-        }
+        let (parts, body) = request.into_parts();
+        let scopes = match &self.anonymous {
+            Some(anonymous) if anonymous(&parts) => None,
+            _ => Some(
+                self.route_scopes
+                    .as_ref()
+                    .map_or(&[][..], |route| route(&parts)),
+            ),
+        };
+        (Request::from_parts(parts, body), scopes)
     }
 
     /// Checks expiry and scopes, then inserts the principal (when configured to).
@@ -238,10 +225,10 @@ impl Config {
         principal: Principal,
         request: &mut Request<B>,
         by_route: &'static [&'static str],
-    ) -> Result<(), Rejection> {
+    ) -> Result<(), Denial> {
         if let Some(at) = principal.expires_at() {
             if SystemTime::now() >= at {
-                return Err(self.token_rejection(TokenError::Expired));
+                return Err(self.token_denial(TokenError::Expired));
             }
         }
         let by_method: &[Cow<'static, str>] = self
@@ -255,7 +242,7 @@ impl Config {
             .chain(by_route.iter().copied())
             .find(|scope| !principal.has_scope(scope));
         if let Some(missing) = missing {
-            return Err(self.scope_rejection(missing, by_method, by_route));
+            return Err(self.scope_denial(missing, by_method, by_route));
         }
         if self.insert_principal {
             request.extensions_mut().insert(principal);
@@ -263,12 +250,12 @@ impl Config {
         Ok(())
     }
 
-    fn scope_rejection(
+    fn scope_denial(
         &self,
         missing: &str,
         by_method: &[Cow<'static, str>],
         by_route: &[&str],
-    ) -> Rejection {
+    ) -> Denial {
         let mut challenge = String::with_capacity(self.challenge.len() + 64);
         challenge.push_str(self.challenge.to_str().unwrap_or_default());
         challenge.push_str(", error=\"insufficient_scope\", scope=\"");
@@ -285,7 +272,7 @@ impl Config {
             challenge.push_str(scope);
         }
         challenge.push('"');
-        Rejection {
+        Denial {
             error: ApiError::new(
                 ErrorKind::InsufficientScope,
                 format!("token lacks the required scope \"{missing}\""),
@@ -308,16 +295,6 @@ fn header_value(text: String) -> HeaderValue {
     HeaderValue::try_from(text).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
 }
 
-impl Rejection {
-    fn into_response<B, ResBody>(self, request: &Request<B>) -> Response<ResponseBody<ResBody>> {
-        let mut response = tagged_response(self.error, request);
-        if let Some(challenge) = self.challenge {
-            response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
-        }
-        response
-    }
-}
-
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
@@ -331,97 +308,20 @@ impl fmt::Debug for Config {
     }
 }
 
-/// The builder methods shared by [`AuthTokenLayer`] and [`AsyncAuthTokenLayer`].
-macro_rules! builder_methods {
-    () => {
-        /// Sets the `realm` of the `WWW-Authenticate` challenge (default
-        /// [`DEFAULT_REALM`](crate::auth::DEFAULT_REALM), `"api"`). `"` and `\` are escaped;
-        /// characters other than printable ASCII are dropped.
-        pub fn realm(mut self, realm: impl Into<std::borrow::Cow<'static, str>>) -> Self {
-            let config = std::sync::Arc::make_mut(&mut self.config);
-            config.realm = realm.into();
-            config.set_challenges();
-            self
-        }
-
-        /// Requires `scope` for requests with `method`. Several calls add up: a request needs
-        /// every scope required for its method (exact, case-sensitive comparison).
-        pub fn require_scope(
-            mut self,
-            method: http::Method,
-            scope: impl Into<std::borrow::Cow<'static, str>>,
-        ) -> Self {
-            let config = std::sync::Arc::make_mut(&mut self.config);
-            let scope = scope.into();
-            match config.method_scopes.iter_mut().find(|(m, _)| *m == method) {
-                Some((_, scopes)) => scopes.push(scope),
-                None => config.method_scopes.push((method, vec![scope])),
-            }
-            self
-        }
-
-        /// Requires, besides the per-method scopes, every scope `route` returns for the
-        /// request (e.g. by path). Replaces an earlier route requirement.
-        ///
-        /// ```
-        /// # use tower_envelope::auth::{AuthTokenLayer, StaticTokens};
-        /// let layer = AuthTokenLayer::bearer(StaticTokens::new().token("t", ["read"]))
-        ///     .require_scopes_with(|parts| {
-        ///         if parts.uri.path().starts_with("/admin") { &["admin"] } else { &[] }
-        ///     });
-        /// ```
-        pub fn require_scopes_with<F>(mut self, route: F) -> Self
-        where
-            F: Fn(&http::request::Parts) -> &'static [&'static str] + Send + Sync + 'static,
-        {
-            std::sync::Arc::make_mut(&mut self.config).route_scopes =
-                Some(std::sync::Arc::new(route));
-            self
-        }
-
-        /// Lets requests for which `anonymous` returns true through without any token check
-        /// (and without a principal): health checks, public routes, or requests the router will
-        /// answer 404/405 anyway. It runs on every request, before the header is read.
-        ///
-        /// ```
-        /// # use tower_envelope::auth::{AuthTokenLayer, StaticTokens};
-        /// let layer = AuthTokenLayer::bearer(StaticTokens::new().token("t", ["read"]))
-        ///     .allow_anonymous(|parts| parts.uri.path() == "/healthz");
-        /// ```
-        pub fn allow_anonymous<F>(mut self, anonymous: F) -> Self
-        where
-            F: Fn(&http::request::Parts) -> bool + Send + Sync + 'static,
-        {
-            std::sync::Arc::make_mut(&mut self.config).anonymous =
-                Some(std::sync::Arc::new(anonymous));
-            self
-        }
-
-        /// Whether the [`Principal`](crate::auth::Principal) is inserted into the request
-        /// extensions on success (default `true`). With `false` a passing request costs no
-        /// allocation at all.
-        pub fn insert_principal(mut self, insert: bool) -> Self {
-            std::sync::Arc::make_mut(&mut self.config).insert_principal = insert;
-            self
-        }
-
-        /// Where the token is read from.
-        pub fn scheme(&self) -> &crate::auth::Scheme {
-            &self.config.scheme
-        }
-    };
-}
-pub(crate) use builder_methods;
-
 /// A [`Layer`] that admits only requests carrying a valid token with the required scopes; see
 /// the [module docs](self).
+///
+/// `V` is the validator: a [`TokenValidator`] ([`StaticTokens`], a closure), checked at once,
+/// or an [`AsyncTokenValidator`] wrapped in [`Async`], whose future is polled to completion
+/// before the inner service is called (the inner service must then be `Clone`: the ready one
+/// goes with the request, a clone stays for the next `poll_ready`, the tower-safe way).
 #[derive(Clone)]
 pub struct AuthTokenLayer<V = StaticTokens> {
     validator: V,
     config: Arc<Config>,
 }
 
-impl<V: TokenValidator> AuthTokenLayer<V> {
+impl<V> AuthTokenLayer<V> {
     /// Reads `Authorization: Bearer <token>` (RFC 6750; scheme case-insensitive).
     pub fn bearer(validator: V) -> Self {
         Self::new(Scheme::bearer(), validator)
@@ -449,21 +349,83 @@ impl<V: TokenValidator> AuthTokenLayer<V> {
             config: Arc::new(Config::new(scheme)),
         }
     }
-}
 
-impl<V> AuthTokenLayer<V> {
-    builder_methods!();
+    /// Sets the `realm` of the `WWW-Authenticate` challenge (default
+    /// [`DEFAULT_REALM`], `"api"`). `"` and `\` are escaped;
+    /// characters other than printable ASCII are dropped.
+    pub fn realm(mut self, realm: impl Into<Cow<'static, str>>) -> Self {
+        let config = Arc::make_mut(&mut self.config);
+        config.realm = realm.into();
+        config.set_challenges();
+        self
+    }
+
+    /// Requires `scope` for requests with `method`. Several calls add up: a request needs
+    /// every scope required for its method (exact, case-sensitive comparison).
+    pub fn require_scope(mut self, method: Method, scope: impl Into<Cow<'static, str>>) -> Self {
+        let config = Arc::make_mut(&mut self.config);
+        let scope = scope.into();
+        match config.method_scopes.iter_mut().find(|(m, _)| *m == method) {
+            Some((_, scopes)) => scopes.push(scope),
+            None => config.method_scopes.push((method, vec![scope])),
+        }
+        self
+    }
+
+    /// Requires, besides the per-method scopes, every scope `route` returns for the
+    /// request (e.g. by path). Replaces an earlier route requirement.
+    ///
+    /// ```
+    /// # use tower_envelope::auth::{AuthTokenLayer, StaticTokens};
+    /// let layer = AuthTokenLayer::bearer(StaticTokens::new().token("t", ["read"]))
+    ///     .require_scopes_with(|parts| {
+    ///         if parts.uri.path().starts_with("/admin") { &["admin"] } else { &[] }
+    ///     });
+    /// ```
+    pub fn require_scopes_with<F>(mut self, route: F) -> Self
+    where
+        F: Fn(&Parts) -> &'static [&'static str] + Send + Sync + 'static,
+    {
+        Arc::make_mut(&mut self.config).route_scopes = Some(Arc::new(route));
+        self
+    }
+
+    /// Lets requests for which `anonymous` returns true through without any token check
+    /// (and without a principal): health checks, public routes, or requests the router will
+    /// answer 404/405 anyway. It runs on every request, before the header is read.
+    ///
+    /// ```
+    /// # use tower_envelope::auth::{AuthTokenLayer, StaticTokens};
+    /// let layer = AuthTokenLayer::bearer(StaticTokens::new().token("t", ["read"]))
+    ///     .allow_anonymous(|parts| parts.uri.path() == "/healthz");
+    /// ```
+    pub fn allow_anonymous<F>(mut self, anonymous: F) -> Self
+    where
+        F: Fn(&Parts) -> bool + Send + Sync + 'static,
+    {
+        Arc::make_mut(&mut self.config).anonymous = Some(Arc::new(anonymous));
+        self
+    }
+
+    /// Whether the [`Principal`] is inserted into the request
+    /// extensions on success (default `true`). With `false` a passing request costs no
+    /// allocation at all.
+    pub fn insert_principal(mut self, insert: bool) -> Self {
+        Arc::make_mut(&mut self.config).insert_principal = insert;
+        self
+    }
+
+    /// Where the token is read from.
+    pub fn scheme(&self) -> &Scheme {
+        &self.config.scheme
+    }
 }
 
 impl<S, V: Clone> Layer<S> for AuthTokenLayer<V> {
     type Service = AuthToken<S, V>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AuthToken {
-            inner,
-            validator: self.validator.clone(),
-            config: Arc::clone(&self.config),
-        }
+        Validate::new(inner, self.clone())
     }
 }
 
@@ -477,74 +439,4 @@ impl<V: fmt::Debug> fmt::Debug for AuthTokenLayer<V> {
 }
 
 /// The service of [`AuthTokenLayer`].
-#[derive(Clone)]
-pub struct AuthToken<S, V = StaticTokens> {
-    inner: S,
-    validator: V,
-    config: Arc<Config>,
-}
-
-impl<S, V> AuthToken<S, V> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, consuming this one.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S: fmt::Debug, V: fmt::Debug> fmt::Debug for AuthToken<S, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthToken")
-            .field("inner", &self.inner)
-            .field("validator", &self.validator)
-            .field("config", &self.config)
-            .finish()
-    }
-}
-
-impl<S, V, ReqBody, ResBody> Service<Request<ReqBody>> for AuthToken<S, V>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    V: TokenValidator,
-{
-    type Response = Response<ResponseBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // Without closures the request is not taken apart (and moved) at all.
-        let (mut request, by_route) =
-            if self.config.anonymous.is_some() || self.config.route_scopes.is_some() {
-                let (request, anonymous) = self.config.anonymous(request);
-                if anonymous {
-                    return ResponseFuture::inner(self.inner.call(request));
-                }
-                self.config.route_scopes(request)
-            } else {
-                (request, &[][..])
-            };
-        let checked = self
-            .config
-            .authenticate(&self.validator, request.headers())
-            .and_then(|principal| self.config.admit(principal, &mut request, by_route));
-        match checked {
-            Ok(()) => ResponseFuture::inner(self.inner.call(request)),
-            Err(rejection) => ResponseFuture::rejected(rejection.into_response(&request)),
-        }
-    }
-}
-
-pub use crate::future::ResponseFuture;
+pub type AuthToken<S, V = StaticTokens> = Validate<S, AuthTokenLayer<V>>;

@@ -5,8 +5,9 @@ use std::error::Error as StdError;
 use http::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE};
 use http::StatusCode;
 
-use crate::error::{ApiError, ErrorKind};
+use crate::error::{source_chain, ApiError, ErrorKind};
 use crate::format::parse_any;
+use crate::media::{self, Family};
 
 /// What to do with an error response that carries no `ApiError` tag.
 pub(crate) enum Bare {
@@ -41,20 +42,11 @@ fn readable(status: StatusCode, headers: &HeaderMap) -> bool {
         return true;
     };
     let Ok(ct) = ct.to_str() else { return false };
-    let essence = ct.split(';').next().unwrap_or("").trim();
-    let Some((ty, sub)) = essence.split_once('/') else {
-        return false;
-    };
-    (ty.eq_ignore_ascii_case("text") && status.is_client_error())
-        || sub.eq_ignore_ascii_case("json")
-        || sub.eq_ignore_ascii_case("xml")
-        || ends_with_ignore_case(sub, "+json")
-        || ends_with_ignore_case(sub, "+xml")
-}
-
-fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {
-    let (s, suffix) = (s.as_bytes(), suffix.as_bytes());
-    s.len() >= suffix.len() && s[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    match media::family(ct) {
+        Family::Json | Family::Xml => true,
+        Family::Text => status.is_client_error(),
+        Family::Other => false,
+    }
 }
 
 /// Classifies a read error body: a known vendor envelope is translated (without its message for
@@ -78,13 +70,7 @@ pub(crate) fn read(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ApiE
         }
         return clean;
     }
-    let is_text = content_type.is_none_or(|ct| {
-        ct.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case("text/plain")
-    });
+    let is_text = content_type.is_none_or(media::is_text_plain);
     let text = if is_text && status.is_client_error() {
         std::str::from_utf8(body).ok().map(str::trim)
     } else {
@@ -109,8 +95,7 @@ pub(crate) fn from_status(status: StatusCode, message: Option<&str>) -> ApiError
 
 /// Classifies an inner service error by the types in its source chain; its text never leaves.
 pub(crate) fn inner_error(error: &(dyn StdError + 'static)) -> ApiError {
-    let mut cur = Some(error);
-    while let Some(e) = cur {
+    for e in source_chain(error) {
         if e.is::<tower::timeout::error::Elapsed>() {
             return ApiError::new(
                 ErrorKind::UpstreamTimeout,
@@ -129,7 +114,6 @@ pub(crate) fn inner_error(error: &(dyn StdError + 'static)) -> ApiError {
         if let Some(api) = e.downcast_ref::<ApiError>() {
             return api.clone();
         }
-        cur = e.source();
     }
     ApiError::from_kind(ErrorKind::Internal)
 }

@@ -6,6 +6,7 @@ use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use http::uri::PathAndQuery;
 use http::{Method, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
@@ -17,7 +18,8 @@ use crate::body::ResponseBody;
 use crate::error::ApiError;
 #[cfg(feature = "tracing")]
 use crate::error::ErrorKind;
-use crate::format::{grpc, render_response, Format, RequestContext, RequestId, REQUEST_ID_HEADER};
+use crate::format::{grpc, render_response, Format, RequestContext, X_REQUEST_ID};
+use crate::request_id::{RawRequestId, RequestId};
 use crate::BoxError;
 
 /// What the envelope keeps of a request to render its error: nothing that allocates unless the
@@ -25,9 +27,10 @@ use crate::BoxError;
 pub(crate) struct RequestInfo {
     pub(crate) method: Method,
     pub(crate) grpc: bool,
-    pub(crate) request_id: Option<RequestId>,
+    /// The raw request id header, validated only when an error is rendered.
+    pub(crate) request_id: RawRequestId,
     pub(crate) accept: Option<HeaderValue>,
-    pub(crate) path: Option<String>,
+    pub(crate) path: Option<PathAndQuery>,
 }
 
 pin_project! {
@@ -90,8 +93,13 @@ fn classify_inner(
     let api = classify::inner_error(error);
     #[cfg(feature = "tracing")]
     if api.kind() == ErrorKind::Internal {
-        let id = *info.request_id.get_or_insert_with(RequestId::generate);
+        let id = info
+            .request_id
+            .resolve()
+            .unwrap_or_else(RequestId::generate);
         tracing::error!(request_id = id.as_str(), error = %error, "inner service failed");
+        // The response carries the id that was logged.
+        info.request_id.set(&id);
     }
     #[cfg(not(feature = "tracing"))]
     let _ = info;
@@ -212,36 +220,40 @@ fn render<F: Format, B>(
     // theirs under the default header name, whatever this envelope's is); else a new one.
     let id = info
         .request_id
+        .resolve()
         .or_else(|| {
             let headers = &original.as_ref()?.headers;
             RequestId::from_headers(headers, id_header)
-                .or_else(|| RequestId::from_headers(headers, REQUEST_ID_HEADER))
+                .or_else(|| RequestId::from_headers(headers, &X_REQUEST_ID))
         })
         .unwrap_or_else(RequestId::generate);
-    if id_header != REQUEST_ID_HEADER {
+    if id_header != X_REQUEST_ID {
         // One correlation id per response: the inner one under the default name goes.
         if let Some(parts) = original.as_mut() {
-            parts.headers.remove(REQUEST_ID_HEADER);
+            parts.headers.remove(X_REQUEST_ID);
         }
     }
     let mut response = if info.grpc {
         let default = config.format.default_message(error.kind());
         let mut response = Response::new(ResponseBody::empty());
         *response.headers_mut() = grpc::headers(&error, default);
-        insert_id(&mut response, id_header, &id);
+        response
+            .headers_mut()
+            .insert(id_header.clone(), id.to_header_value());
         response
     } else {
         let cx = RequestContext::new(id.as_str(), &info.method).with_accept(info.accept.as_ref());
         let cx = match &info.path {
-            Some(path) => cx.with_path(path),
+            Some(path) => cx.with_path(path.path()),
             None => cx,
         };
-        // `render_response` sets the id under the default header name.
-        let mut rendered = render_response(&config.format, &error, &cx);
-        if id_header != REQUEST_ID_HEADER {
-            rendered.headers_mut().remove(REQUEST_ID_HEADER);
-            insert_id(&mut rendered, id_header, &id);
-        }
+        let rendered = render_response(
+            &config.format,
+            &error,
+            &cx,
+            id_header.clone(),
+            id.to_header_value(),
+        );
         if info.method == Method::HEAD {
             let len = rendered.body().len();
             let mut response = rendered.map(|_| ResponseBody::empty());
@@ -257,12 +269,6 @@ fn render<F: Format, B>(
         merge(&mut response, parts);
     }
     response
-}
-
-fn insert_id<B>(response: &mut Response<B>, name: &HeaderName, id: &RequestId) {
-    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        response.headers_mut().insert(name.clone(), value);
-    }
 }
 
 /// Keeps the original error response's headers (`Allow`, `WWW-Authenticate`, `Set-Cookie`...)

@@ -13,7 +13,8 @@ use super::layer::Config;
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ErrorKind};
 use crate::format::grpc::is_grpc;
-use crate::format::{Format, RequestId};
+use crate::format::Format;
+use crate::request_id::RawRequestId;
 use crate::BoxError;
 
 /// The service of [`crate::ErrorEnvelopeLayer`].
@@ -114,11 +115,13 @@ where
         let config = &*self.config;
         let headers = request.headers();
         let (request_id, content_type) = find_headers(headers, &config.request_id_header);
+        // Only what rendering an error needs, kept as shared values: the id is validated, the
+        // `Accept` and the path read, only if an error is rendered.
         let info = RequestInfo {
             method: request.method().clone(),
             // gRPC calls are always POSTs.
             grpc: request.method() == Method::POST && is_grpc(content_type),
-            request_id: request_id.and_then(|v| RequestId::parse(v.as_bytes())),
+            request_id: RawRequestId::new(request_id),
             accept: config
                 .format
                 .uses_accept()
@@ -127,7 +130,8 @@ where
             path: config
                 .format
                 .uses_path()
-                .then(|| request.uri().path().to_owned()),
+                .then(|| request.uri().path_and_query().cloned())
+                .flatten(),
         };
         let config = self.config.clone();
         if let Some(error) = self.not_ready.take() {

@@ -7,6 +7,7 @@ use super::{
     Rendered, RequestContext, ViolationIn, ViolationOut, JSON,
 };
 use crate::error::{ApiError, Code, ErrorKind};
+use crate::media::{self, prefers_xml, Family};
 
 const XMLNS: &str = "http://www.whitecdn.com/schemas/apiservices/";
 
@@ -44,60 +45,6 @@ impl Edgio {
     fn kind_of_status(status: StatusCode) -> Option<ErrorKind> {
         ErrorKind::from_status(status)
     }
-}
-
-/// Whether an `Accept` header ranks an XML type above every JSON type (ties go to JSON).
-pub(crate) fn prefers_xml(accept: Option<&HeaderValue>) -> bool {
-    let Some(accept) = accept.and_then(|a| a.to_str().ok()) else {
-        return false;
-    };
-    let (mut xml, mut json) = (0u16, 0u16);
-    for range in accept.split(',') {
-        let mut parts = range.split(';');
-        let essence = parts.next().unwrap_or("").trim();
-        let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q=").or(p.trim().strip_prefix("Q=")))
-            .map(parse_q)
-            .next()
-            .unwrap_or(1000);
-        let Some((ty, sub)) = essence.split_once('/') else {
-            continue;
-        };
-        let is = |s: &str, suffix: &str| {
-            s.eq_ignore_ascii_case(suffix)
-                || (s.len() > suffix.len()
-                    && s.as_bytes()[s.len() - suffix.len() - 1] == b'+'
-                    && s[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix))
-        };
-        if is(sub, "xml") {
-            xml = xml.max(q);
-        } else if is(sub, "json")
-            || (ty == "*" && sub == "*")
-            || (ty == "application" && sub == "*")
-        {
-            json = json.max(q);
-        }
-    }
-    xml > json
-}
-
-/// A quality value in thousandths; malformed values count as 0.
-fn parse_q(q: &str) -> u16 {
-    let q = q.trim();
-    let (int, frac) = q.split_once('.').unwrap_or((q, ""));
-    let whole: u16 = match int {
-        "0" => 0,
-        "1" => 1000,
-        _ => return 0,
-    };
-    let mut thousandths = 0u16;
-    for (i, b) in frac.bytes().take(3).enumerate() {
-        if !b.is_ascii_digit() {
-            return 0;
-        }
-        thousandths += u16::from(b - b'0') * [100, 10, 1][i];
-    }
-    (whole + thousandths).min(1000)
 }
 
 #[derive(Serialize)]
@@ -211,10 +158,7 @@ impl Format for Edgio {
 }
 
 fn is_xml(content_type: Option<&str>) -> bool {
-    content_type.is_some_and(|ct| {
-        let essence = ct.split(';').next().unwrap_or("").trim();
-        essence.eq_ignore_ascii_case("application/xml") || essence.eq_ignore_ascii_case("text/xml")
-    })
+    content_type.is_some_and(|ct| media::family(ct) == Family::Xml)
 }
 
 fn write_xml(b: &Envelope<'_>, out: &mut Vec<u8>) {
@@ -353,20 +297,6 @@ fn unescape(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn xml_preference() {
-        let h = |s: &'static str| Some(HeaderValue::from_static(s));
-        assert!(!prefers_xml(None));
-        assert!(prefers_xml(h("application/xml").as_ref()));
-        assert!(prefers_xml(h("text/xml, application/json;q=0.5").as_ref()));
-        assert!(!prefers_xml(
-            h("application/json, application/xml").as_ref()
-        ));
-        assert!(!prefers_xml(h("*/*").as_ref()));
-        assert!(prefers_xml(h("application/atom+xml").as_ref()));
-        assert!(!prefers_xml(h("application/xml;q=0.1, */*;q=0.2").as_ref()));
-    }
 
     #[test]
     fn xml_reads_what_it_writes() {

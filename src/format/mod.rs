@@ -30,7 +30,8 @@
 
 use std::sync::Arc;
 
-use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, Method, StatusCode};
 use serde::Serialize;
 
@@ -54,8 +55,11 @@ pub use qradar::QRadar;
 /// The header that carries the correlation id, on requests and on error responses.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+#[doc(hidden)]
+pub use crate::request_id::RequestId;
+
 /// [`REQUEST_ID_HEADER`] as a header name, built at compile time.
-const X_REQUEST_ID: http::header::HeaderName =
+pub(crate) const X_REQUEST_ID: http::header::HeaderName =
     http::header::HeaderName::from_static(REQUEST_ID_HEADER);
 
 /// What a format may know of the request whose error it renders.
@@ -225,30 +229,30 @@ pub fn parse_any(status: StatusCode, content_type: Option<&str>, body: &[u8]) ->
 
 /// Adds the headers every rendered error carries besides its content type: `Retry-After` when
 /// the error asks for one.
-pub fn error_headers(error: &ApiError, headers: &mut HeaderMap) {
+pub(crate) fn error_headers(error: &ApiError, headers: &mut HeaderMap) {
     if let Some(secs) = error.retry_after_secs() {
         headers.insert(RETRY_AFTER, HeaderValue::from(secs));
     }
 }
 
 /// Renders `error` as a complete response: status, `Content-Type`, `Retry-After`, the
-/// correlation id in `x-request-id`, the reason phrase (MSI's 427) and the body.
+/// correlation id in `id_header`, the reason phrase (MSI's 427) and the body, written once.
 ///
-/// The `ApiError` itself is *not* inserted into the extensions; see [`tagged_response`].
-pub fn render_response<F: Format + ?Sized>(
+/// The `ApiError` itself is *not* inserted into the extensions.
+pub(crate) fn render_response<F: Format + ?Sized>(
     format: &F,
     error: &ApiError,
     cx: &RequestContext<'_>,
-) -> http::Response<bytes::Bytes> {
+    id_header: HeaderName,
+    id: HeaderValue,
+) -> http::Response<Bytes> {
     let rendered = format.render(error, cx);
-    let mut response = http::Response::new(bytes::Bytes::from(rendered.body));
+    let mut response = http::Response::new(Bytes::from(rendered.body));
     *response.status_mut() = rendered.status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, rendered.content_type);
     error_headers(error, headers);
-    if let Ok(id) = HeaderValue::from_str(cx.request_id()) {
-        headers.insert(X_REQUEST_ID, id);
-    }
+    headers.insert(id_header, id);
     // A reason phrase may hold only HTAB, SP, VCHAR and obs-text (RFC 9112): a custom format's
     // invalid one is left out rather than handed to hyper, which would panic on it.
     if let Some(reason) = rendered.reason.filter(|r| {
@@ -262,27 +266,21 @@ pub fn render_response<F: Format + ?Sized>(
     response
 }
 
-/// A validator's rejection: the error rendered as RFC 9457 problem details (what a client sees
-/// when no [`crate::ErrorEnvelopeLayer`] is above), with the `ApiError` in the response
-/// extensions so that an envelope above renders it in its own format instead.
-pub fn tagged_response<B, ResBody>(
+/// A validator's rejection: RFC 9457 problem details (what a client sees when no
+/// [`crate::ErrorEnvelopeLayer`] is above), rendered only if read, with the `ApiError` in the
+/// response extensions so that an envelope above renders it in its own format instead.
+/// `request_id` is the request's raw `x-request-id`, validated here.
+pub(crate) fn tagged_response<B>(
     error: ApiError,
-    request: &http::Request<B>,
-) -> http::Response<crate::body::ResponseBody<ResBody>> {
-    let id = RequestId::from_headers(request.headers(), &X_REQUEST_ID)
-        .unwrap_or_else(RequestId::generate);
+    request_id: Option<&HeaderValue>,
+) -> http::Response<crate::body::ResponseBody<B>> {
+    let id = RequestId::from_value_or_generate(request_id);
     let mut response = http::Response::new(());
     *response.status_mut() = Problem::new().status(&error);
     let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
+    headers.insert(CONTENT_TYPE, PROBLEM_JSON);
     error_headers(&error, headers);
-    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        headers.insert(X_REQUEST_ID, value);
-    }
-    // The body renders only if read: an envelope above drops it and renders the tag instead.
+    headers.insert(X_REQUEST_ID, id.to_header_value());
     let body = crate::body::ResponseBody::problem(error.clone(), id);
     response.extensions_mut().insert(error);
     response.map(|()| body)
@@ -298,86 +296,28 @@ pub fn tagged_response<B, ResBody>(
 /// assert_eq!(res.status(), http::StatusCode::CONFLICT);
 /// assert_eq!(res.extensions().get::<ApiError>().unwrap().kind(), ErrorKind::Conflict);
 /// ```
-pub fn error_response(error: ApiError) -> http::Response<bytes::Bytes> {
+pub fn error_response(error: ApiError) -> http::Response<Bytes> {
     let id = RequestId::generate();
     let cx = RequestContext::new(id.as_str(), &Method::GET);
-    let mut response = render_response(&Problem::new(), &error, &cx);
+    let mut response = render_response(
+        &Problem::new(),
+        &error,
+        &cx,
+        X_REQUEST_ID,
+        id.to_header_value(),
+    );
     response.extensions_mut().insert(error);
     response
-}
-
-/// A correlation id, held inline (no allocation): a request's own id when it is 1–128 visible
-/// ASCII characters, or a fresh UUID v4.
-#[derive(Clone, Copy)]
-pub struct RequestId {
-    bytes: [u8; RequestId::MAX_LEN],
-    len: u8,
-}
-
-impl RequestId {
-    /// The longest request id taken from a request.
-    pub const MAX_LEN: usize = 128;
-
-    /// The request's id from header `name`, when it is 1–128 visible ASCII characters.
-    pub fn from_headers<K: http::header::AsHeaderName>(
-        headers: &HeaderMap,
-        name: K,
-    ) -> Option<Self> {
-        Self::parse(headers.get(name)?.as_bytes())
-    }
-
-    /// The id in `value`, when it is 1–128 visible ASCII characters (`!`..=`~`).
-    pub fn parse(value: &[u8]) -> Option<Self> {
-        if value.is_empty()
-            || value.len() > Self::MAX_LEN
-            || !value.iter().all(|b| (0x21..0x7f).contains(b))
-        {
-            return None;
-        }
-        let mut bytes = [0; Self::MAX_LEN];
-        bytes[..value.len()].copy_from_slice(value);
-        Some(Self {
-            bytes,
-            len: value.len() as u8,
-        })
-    }
-
-    /// A fresh UUID v4, hyphenated, lower case.
-    pub fn generate() -> Self {
-        let mut bytes = [0; Self::MAX_LEN];
-        let len = uuid::Uuid::new_v4()
-            .hyphenated()
-            .encode_lower(&mut bytes)
-            .len();
-        Self {
-            bytes,
-            len: len as u8,
-        }
-    }
-
-    /// The id.
-    pub fn as_str(&self) -> &str {
-        // Only visible ASCII is ever stored.
-        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
-    }
-}
-
-impl std::fmt::Debug for RequestId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("RequestId").field(&self.as_str()).finish()
-    }
 }
 
 // ---- helpers shared by the built-in formats -------------------------------------------------
 
 pub(crate) const JSON: HeaderValue = HeaderValue::from_static("application/json");
+pub(crate) const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/problem+json");
 
 /// The message to render: the error's own, or the format's default when it is empty.
 pub(crate) fn message<'e, F: Format + ?Sized>(format: &F, error: &'e ApiError) -> &'e str {
-    match error.message() {
-        "" => format.default_message(error.kind()),
-        m => m,
-    }
+    error.message_or(format.default_message(error.kind()))
 }
 
 /// A buffer sized up front for one rendered error: fixed overhead plus every string the error
@@ -400,14 +340,7 @@ pub(crate) fn to_json<T: Serialize>(value: &T, out: &mut Vec<u8>) {
 
 /// True when a body with this content type may be JSON: no content type, or `*/json`, `*+json`.
 pub(crate) fn is_json(content_type: Option<&str>) -> bool {
-    let Some(ct) = content_type else { return true };
-    let essence = ct.split(';').next().unwrap_or("").trim();
-    let Some((_, sub)) = essence.split_once('/') else {
-        return false;
-    };
-    let sub = sub.as_bytes();
-    sub.eq_ignore_ascii_case(b"json")
-        || (sub.len() > 5 && sub[sub.len() - 5..].eq_ignore_ascii_case(b"+json"))
+    content_type.is_none_or(|ct| crate::media::family(ct) == crate::media::Family::Json)
 }
 
 /// The status a parsed envelope declares, kept as an override only when it differs from what

@@ -1,0 +1,159 @@
+//! The correlation id of an error response: the request's own `x-request-id` when it is 1–128
+//! visible ASCII characters, or a fresh UUID v4, made only when an error is rendered.
+//!
+//! A passing request costs nothing here: the layers keep the raw header value (a reference-
+//! counted clone) and validate it only when they render an error.
+
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+/// A correlation id: a request's valid id (its header value, shared, or a copy) or a fresh UUID
+/// v4 held inline.
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct RequestId(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// A request's header value, shared.
+    Header(HeaderValue),
+    /// A copied or generated id.
+    Inline {
+        len: u8,
+        bytes: [u8; RequestId::MAX_LEN],
+    },
+}
+
+impl RequestId {
+    /// The longest request id taken from a request.
+    pub const MAX_LEN: usize = 128;
+
+    /// Whether `value` may be used as a correlation id: 1–128 visible ASCII characters
+    /// (`!`..=`~`), so it can never split a header or carry a control character.
+    pub(crate) fn is_valid(value: &[u8]) -> bool {
+        !value.is_empty()
+            && value.len() <= Self::MAX_LEN
+            && value.iter().all(|b| (0x21..0x7f).contains(b))
+    }
+
+    /// The id in `value`, when it is valid (copied inline).
+    pub fn parse(value: &[u8]) -> Option<Self> {
+        Self::is_valid(value).then(|| Self::inline(value))
+    }
+
+    fn inline(value: &[u8]) -> Self {
+        let mut bytes = [0; Self::MAX_LEN];
+        bytes[..value.len()].copy_from_slice(value);
+        Self(Repr::Inline {
+            len: value.len() as u8,
+            bytes,
+        })
+    }
+
+    /// The id in a header value, when it is valid (shares the value; no allocation).
+    pub(crate) fn from_value(value: &HeaderValue) -> Option<Self> {
+        Self::is_valid(value.as_bytes()).then(|| Self(Repr::Header(value.clone())))
+    }
+
+    /// The id in header `name` of `headers`, when it is valid.
+    pub(crate) fn from_headers(headers: &HeaderMap, name: &HeaderName) -> Option<Self> {
+        Self::from_value(headers.get(name)?)
+    }
+
+    /// A fresh UUID v4, hyphenated, lower case.
+    pub(crate) fn generate() -> Self {
+        let mut buffer = [0; uuid::fmt::Hyphenated::LENGTH];
+        Self::inline(
+            uuid::Uuid::new_v4()
+                .hyphenated()
+                .encode_lower(&mut buffer)
+                .as_bytes(),
+        )
+    }
+
+    /// The request's valid id from `value`, or a fresh one.
+    pub(crate) fn from_value_or_generate(value: Option<&HeaderValue>) -> Self {
+        value
+            .and_then(Self::from_value)
+            .unwrap_or_else(Self::generate)
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        // Only visible ASCII is ever held.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Header(value) => value.as_bytes(),
+            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+        }
+    }
+
+    /// The id as a header value: the request's own, shared, or an inline one copied once.
+    pub(crate) fn to_header_value(&self) -> HeaderValue {
+        match &self.0 {
+            Repr::Header(value) => value.clone(),
+            // Only visible ASCII is held inline, so the fallback never happens.
+            Repr::Inline { .. } => HeaderValue::from_bytes(self.as_bytes())
+                .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
+        }
+    }
+}
+
+/// A request's raw id header, kept by the envelope while the request is served and validated
+/// only if an error is rendered. A short value is copied inline: cloning a header value may
+/// allocate (one built from a `Vec`, rather than read from a connection's shared buffer, is
+/// promoted to a shared buffer on its first clone), and the passing path allocates nothing.
+pub(crate) struct RawRequestId(Raw);
+
+/// Ids up to this long (a UUID is 36 bytes) are copied inline.
+const INLINE: usize = 48;
+
+enum Raw {
+    Absent,
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Shared(HeaderValue),
+}
+
+impl RawRequestId {
+    /// Keeps `value` (the request's id header, if any).
+    #[inline]
+    pub(crate) fn new(value: Option<&HeaderValue>) -> Self {
+        Self(match value {
+            None => Raw::Absent,
+            Some(value) => match value.as_bytes() {
+                raw if raw.len() <= INLINE => {
+                    let mut bytes = [0; INLINE];
+                    bytes[..raw.len()].copy_from_slice(raw);
+                    Raw::Inline {
+                        len: raw.len() as u8,
+                        bytes,
+                    }
+                }
+                _ => Raw::Shared(value.clone()),
+            },
+        })
+    }
+
+    /// The id, when the request had a valid one.
+    pub(crate) fn resolve(&self) -> Option<RequestId> {
+        match &self.0 {
+            Raw::Absent => None,
+            Raw::Inline { len, bytes } => RequestId::parse(&bytes[..usize::from(*len)]),
+            Raw::Shared(value) => RequestId::from_value(value),
+        }
+    }
+
+    /// Replaces the kept id with `id` (the one logged for an inner error).
+    #[cfg(feature = "tracing")]
+    pub(crate) fn set(&mut self, id: &RequestId) {
+        self.0 = Raw::Shared(id.to_header_value());
+    }
+}
+
+impl std::fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RequestId").field(&self.as_str()).finish()
+    }
+}
