@@ -73,6 +73,7 @@ pub mod content_type;
 pub mod envelope;
 pub mod error;
 pub mod format;
+mod headers;
 pub mod limit;
 mod media;
 mod request_id;

@@ -55,6 +55,7 @@
 //! # });
 //! ```
 
+use std::convert::Infallible;
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -66,7 +67,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 
-use crate::check::{AtOnce, Check, Rejection, Validate, Verdict};
+use crate::check::{with_parts, AtOnce, Check, Never, Rejection, Validate, Verdict};
 use crate::error::{echo, ApiError, ErrorKind};
 use crate::BoxError;
 
@@ -78,15 +79,13 @@ pub trait LimitPolicy {
     /// The largest body, in bytes, allowed for the request with this head.
     fn limit(&self, head: &Parts) -> usize;
 
-    /// The limit for `request`, taking the request apart only when the policy reads its head.
+    /// The limit for `request`, lending its head only when the policy reads it.
     #[doc(hidden)]
-    fn limit_of<B>(&self, request: Request<B>) -> (Request<B>, usize)
+    fn limit_of<B>(&self, request: &mut Request<B>) -> usize
     where
         Self: Sized,
     {
-        let (head, body) = request.into_parts();
-        let limit = self.limit(&head);
-        (Request::from_parts(head, body), limit)
+        with_parts(request, |head| self.limit(head))
     }
 }
 
@@ -96,8 +95,8 @@ impl LimitPolicy for usize {
     }
 
     #[inline]
-    fn limit_of<B>(&self, request: Request<B>) -> (Request<B>, usize) {
-        (request, *self)
+    fn limit_of<B>(&self, _: &mut Request<B>) -> usize {
+        *self
     }
 }
 
@@ -186,11 +185,13 @@ where
     B: Body,
 {
     type Body = Limited<B>;
+    type Pass = usize;
+    type Later = Infallible;
     type Wait = AtOnce<S, Limited<B>>;
 
     #[inline]
-    fn check(&self, request: Request<B>, _: &mut S) -> Verdict<Limited<B>, Self::Wait> {
-        let (request, limit) = self.policy.limit_of(request);
+    fn check(&self, request: &mut Request<B>) -> Verdict<usize, Infallible> {
+        let limit = self.policy.limit_of(request);
         let error = match content_length(request.headers()) {
             Ok(Some(length)) if length > u64::try_from(limit).unwrap_or(u64::MAX) => {
                 too_large(length, limit)
@@ -205,10 +206,19 @@ where
                     "Content-Length header is required",
                 )
             }
-            Ok(_) => return Verdict::Pass(request.map(|body| Limited::new(body, limit))),
+            Ok(_) => return Verdict::Pass(limit),
             Err(invalid) => invalid.into(),
         };
         Verdict::Reject(Rejection::new(error, request.headers()))
+    }
+
+    #[inline]
+    fn pass(&self, limit: usize, request: Request<B>) -> Request<Limited<B>> {
+        request.map(|body| Limited::new(body, limit))
+    }
+
+    fn wait(&self, never: Infallible, _: Request<B>, _: &mut S) -> Self::Wait {
+        Never::from(never)
     }
 }
 

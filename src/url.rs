@@ -53,12 +53,13 @@
 //! # });
 //! ```
 
+use std::convert::Infallible;
 use std::fmt;
 
 use http::{Request, Uri};
 use tower_layer::Layer;
 
-use crate::check::{AtOnce, Check, Rejection, Validate, Verdict};
+use crate::check::{AtOnce, Check, Never, Rejection, Validate, Verdict};
 use crate::error::{echo, ApiError, ErrorKind};
 
 // Hand-written on purpose. The check must borrow `uri.path()`/`uri.query()` and allocate nothing,
@@ -579,14 +580,25 @@ pub type UrlEncoding<S> = Validate<S, UrlEncodingLayer>;
 
 impl<S, B> Check<S, B> for UrlEncodingLayer {
     type Body = B;
+    type Pass = ();
+    type Later = Infallible;
     type Wait = AtOnce<S, B>;
 
     #[inline]
-    fn check(&self, request: Request<B>, _: &mut S) -> Verdict<B, Self::Wait> {
+    fn check(&self, request: &mut Request<B>) -> Verdict<(), Infallible> {
         match UrlEncodingLayer::check(self, request.uri()) {
-            Ok(()) => Verdict::Pass(request),
+            Ok(()) => Verdict::Pass(()),
             Err(error) => Verdict::Reject(Rejection::new(error.into(), request.headers())),
         }
+    }
+
+    #[inline]
+    fn pass(&self, (): (), request: Request<B>) -> Request<B> {
+        request
+    }
+
+    fn wait(&self, never: Infallible, _: Request<B>, _: &mut S) -> Self::Wait {
+        Never::from(never)
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`AuthTokenLayer`] as a check: at once over a [`TokenValidator`], later over an
 //! [`AsyncTokenValidator`] wrapped in [`Async`].
 
+use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -11,7 +12,7 @@ use http::Request;
 use pin_project_lite::pin_project;
 
 use super::{AsyncTokenValidator, AuthTokenLayer, Config, Principal, TokenError, TokenValidator};
-use crate::check::{take_ready, AtOnce, Check, Rejection, Verdict};
+use crate::check::{take_ready, AtOnce, Check, Never, Rejection, Verdict};
 
 /// An [`AsyncTokenValidator`] for [`AuthTokenLayer`]: tokens checked by a call to another
 /// service (RFC 7662 introspection).
@@ -46,29 +47,48 @@ pub struct Async<V>(pub V);
 
 impl<S, B, V: TokenValidator> Check<S, B> for AuthTokenLayer<V> {
     type Body = B;
+    type Pass = ();
+    type Later = Infallible;
     type Wait = AtOnce<S, B>;
 
     #[inline]
-    fn check(&self, request: Request<B>, _: &mut S) -> Verdict<B, Self::Wait> {
+    fn check(&self, request: &mut Request<B>) -> Verdict<(), Infallible> {
         let config = &*self.config;
-        let (mut request, by_route) = config.route(request);
-        let Some(by_route) = by_route else {
-            return Verdict::Pass(request);
+        let Some(by_route) = config.route(request) else {
+            return Verdict::Pass(());
         };
-        let checked = config
-            .scheme
-            .credentials(request.headers())
-            .map_err(|defect| config.credentials_denial(defect))
-            .and_then(|token| {
-                self.validator
-                    .validate(token)
-                    .map_err(|error| config.token_denial(error))
-            })
-            .and_then(|principal| config.admit(principal, &mut request, by_route));
+        let checked = match config.scheme.token(request.headers()) {
+            Ok(token) => {
+                // The token borrows the headers; the principal is admitted once it is released.
+                let admitted = self.validator.validate_with(token, |principal| {
+                    config.admit(principal, request.method(), by_route)
+                });
+                match admitted {
+                    Ok(Ok(principal)) => {
+                        if let Some(principal) = principal {
+                            request.extensions_mut().insert(principal);
+                        }
+                        Ok(())
+                    }
+                    Ok(Err(denial)) => Err(denial),
+                    Err(error) => Err(config.token_denial(error)),
+                }
+            }
+            Err(defect) => Err(config.credentials_denial(defect)),
+        };
         match checked {
-            Ok(()) => Verdict::Pass(request),
+            Ok(()) => Verdict::Pass(()),
             Err(denial) => Verdict::Reject(denial.reject(request.headers())),
         }
+    }
+
+    #[inline]
+    fn pass(&self, (): (), request: Request<B>) -> Request<B> {
+        request
+    }
+
+    fn wait(&self, never: Infallible, _: Request<B>, _: &mut S) -> Self::Wait {
+        Never::from(never)
     }
 }
 
@@ -78,27 +98,37 @@ where
     V: AsyncTokenValidator,
 {
     type Body = B;
+    type Pass = ();
+    /// The validation started, and the scopes the route requires.
+    type Later = (V::Future, &'static [&'static str]);
     type Wait = Validating<S, V::Future, B>;
 
-    fn check(&self, request: Request<B>, inner: &mut S) -> Verdict<B, Self::Wait> {
+    fn check(&self, request: &mut Request<B>) -> Verdict<(), Self::Later> {
         let config = &*self.config;
-        let (request, by_route) = config.route(request);
-        let Some(by_route) = by_route else {
-            return Verdict::Pass(request);
+        let Some(by_route) = config.route(request) else {
+            return Verdict::Pass(());
         };
-        let validation = match config.scheme.credentials(request.headers()) {
-            Ok(token) => self.validator.0.validate(token),
+        match config.scheme.credentials(request.headers()) {
+            Ok(token) => Verdict::Wait((self.validator.0.validate(token), by_route)),
             Err(defect) => {
                 let denial = config.credentials_denial(defect);
-                return Verdict::Reject(denial.reject(request.headers()));
+                Verdict::Reject(denial.reject(request.headers()))
             }
-        };
-        Verdict::Wait(Validating {
+        }
+    }
+
+    fn pass(&self, (): (), request: Request<B>) -> Request<B> {
+        request
+    }
+
+    fn wait(&self, later: Self::Later, request: Request<B>, inner: &mut S) -> Self::Wait {
+        let (validation, by_route) = later;
+        Validating {
             validation,
             config: Arc::clone(&self.config),
             by_route,
             pending: Some((take_ready(inner), request)),
-        })
+        }
     }
 }
 
@@ -126,9 +156,14 @@ where
         let config = &**this.config;
         let checked = validated
             .map_err(|error| config.token_denial(error))
-            .and_then(|principal| config.admit(principal, &mut request, this.by_route));
+            .and_then(|principal| config.admit(&principal, request.method(), this.by_route));
         Poll::Ready(match checked {
-            Ok(()) => Ok((inner, request)),
+            Ok(principal) => {
+                if let Some(principal) = principal {
+                    request.extensions_mut().insert(principal);
+                }
+                Ok((inner, request))
+            }
             Err(denial) => Err(denial.reject(request.headers())),
         })
     }

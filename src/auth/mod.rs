@@ -82,7 +82,7 @@ use http::request::Parts;
 use http::{HeaderMap, Method, Request};
 use tower_layer::Layer;
 
-use crate::check::{Rejection, Validate};
+use crate::check::{with_parts, Rejection, Validate};
 use crate::error::{ApiError, ErrorKind};
 
 mod check;
@@ -199,33 +199,29 @@ impl Config {
         }
     }
 
-    /// Whether the request may pass without a token ([`AuthTokenLayer::allow_anonymous`]), and
-    /// the scopes its route requires ([`AuthTokenLayer::require_scopes_with`]). The request is
-    /// taken apart (moved, never copied to the heap) only when one of those closures is set.
+    /// The scopes the request's route requires ([`AuthTokenLayer::require_scopes_with`]), or
+    /// `None` when it may pass without a token ([`AuthTokenLayer::allow_anonymous`]). The
+    /// request's head is lent to those closures only when one is set.
     #[inline]
-    fn route<B>(&self, request: Request<B>) -> (Request<B>, Option<&'static [&'static str]>) {
+    fn route<B>(&self, request: &mut Request<B>) -> Option<&'static [&'static str]> {
         if self.anonymous.is_none() && self.route_scopes.is_none() {
-            return (request, Some(&[]));
+            return Some(&[]);
         }
-        let (parts, body) = request.into_parts();
-        let scopes = match &self.anonymous {
-            Some(anonymous) if anonymous(&parts) => None,
-            _ => Some(
-                self.route_scopes
-                    .as_ref()
-                    .map_or(&[][..], |route| route(&parts)),
-            ),
-        };
-        (Request::from_parts(parts, body), scopes)
+        with_parts(request, |parts| match &self.anonymous {
+            Some(anonymous) if anonymous(parts) => None,
+            _ => Some(self.route_scopes.as_ref().map_or(&[][..], |route| route(parts))),
+        })
     }
 
-    /// Checks expiry and scopes, then inserts the principal (when configured to).
-    fn admit<B>(
+    /// Checks expiry and the scopes of a request with `method`; on success, the principal to
+    /// insert into the request's extensions, if configured to.
+    #[inline]
+    fn admit(
         &self,
-        principal: Principal,
-        request: &mut Request<B>,
+        principal: &Principal,
+        method: &Method,
         by_route: &'static [&'static str],
-    ) -> Result<(), Denial> {
+    ) -> Result<Option<Principal>, Denial> {
         if let Some(at) = principal.expires_at() {
             if SystemTime::now() >= at {
                 return Err(self.token_denial(TokenError::Expired));
@@ -234,7 +230,7 @@ impl Config {
         let by_method: &[Cow<'static, str>] = self
             .method_scopes
             .iter()
-            .find(|(method, _)| method == request.method())
+            .find(|(m, _)| m == method)
             .map_or(&[], |(_, scopes)| scopes);
         let missing = by_method
             .iter()
@@ -244,10 +240,7 @@ impl Config {
         if let Some(missing) = missing {
             return Err(self.scope_denial(missing, by_method, by_route));
         }
-        if self.insert_principal {
-            request.extensions_mut().insert(principal);
-        }
-        Ok(())
+        Ok(self.insert_principal.then(|| principal.clone()))
     }
 
     fn scope_denial(

@@ -116,62 +116,66 @@ impl Scheme {
     /// empty, has no surrounding whitespace, is not wrapped in quotes (`"` or `'`) and holds
     /// only visible ASCII characters (`!`..=`~`).
     pub fn credentials<'h>(&self, headers: &'h HeaderMap) -> Result<&'h str, CredentialsError> {
+        self.token(headers).and_then(as_str)
+    }
+
+    /// Like [`Scheme::credentials`], as the header's bytes (visible ASCII).
+    #[inline]
+    pub(crate) fn token<'h>(&self, headers: &'h HeaderMap) -> Result<&'h [u8], CredentialsError> {
         let mut values = headers.get_all(&self.header).iter();
         let value = values.next().ok_or(CredentialsError::Missing)?;
         if values.next().is_some() {
             return Err(CredentialsError::Several);
         }
-        self.parse(value)
+        self.token_of(value)
     }
 
     /// Reads the token from one header value; see [`Scheme::credentials`].
     pub fn parse<'v>(&self, value: &'v HeaderValue) -> Result<&'v str, CredentialsError> {
-        // Fast path, for the usual well-formed value: `to_str` checks (in one vectorized pass)
-        // that every byte is printable ASCII, space or tab, and hands out the `&str` without a
-        // second UTF-8 pass; what is left is to split off the scheme and check the token's
-        // ends and that it holds no space or tab.
-        if let Ok(text) = value.to_str() {
-            if let Some(token) = self.fast_token(text) {
-                return Ok(token);
-            }
+        self.token_of(value).and_then(as_str)
+    }
+
+    #[inline]
+    fn token_of<'v>(&self, value: &'v HeaderValue) -> Result<&'v [u8], CredentialsError> {
+        match self.fast_token(value.as_bytes()) {
+            Some(token) => Ok(token),
+            None => self.diagnose(value.as_bytes()),
         }
-        self.diagnose(value.as_bytes())
     }
 
     /// The token of a canonical value (`Bearer <token>`, `TOK:<token>`, `TOK: <token>` or a
-    /// bare token), or `None` to let [`Scheme::diagnose`] decide.
-    fn fast_token<'t>(&self, text: &'t str) -> Option<&'t str> {
-        let bytes = text.as_bytes();
-        let start = match self.kind {
-            Kind::Header => 0,
-            Kind::Bearer => {
-                let (scheme, rest) = bytes.split_at_checked(6)?;
-                if !(scheme.eq_ignore_ascii_case(b"bearer") && rest.first() == Some(&b' ')) {
-                    return None;
+    /// bare token), or `None` to let [`Scheme::diagnose`] decide. One pass over the token.
+    #[inline]
+    fn fast_token<'t>(&self, bytes: &'t [u8]) -> Option<&'t [u8]> {
+        let token = match self.kind {
+            Kind::Header => bytes,
+            Kind::Bearer => match bytes.split_at_checked(7) {
+                Some((scheme, token))
+                    if scheme == b"Bearer " || scheme.eq_ignore_ascii_case(b"bearer ") =>
+                {
+                    token
                 }
-                7
-            }
+                _ => return None,
+            },
             Kind::Tok => {
                 let (scheme, rest) = bytes.split_at_checked(4)?;
                 if !scheme.eq_ignore_ascii_case(b"tok:") {
                     return None;
                 }
-                4 + usize::from(rest.first() == Some(&b' '))
+                rest.strip_prefix(b" ").unwrap_or(rest)
             }
         };
-        let token = text.get(start..)?;
-        let (&first, &last) = (token.as_bytes().first()?, token.as_bytes().last()?);
-        // `to_str` allowed 0x09 and 0x20..=0x7e: a visible token has no byte <= b' '.
-        let blank = token.bytes().fold(false, |blank, b| blank | (b <= b' '));
-        if blank || is_quote(first) || is_quote(last) {
-            return None;
-        }
-        Some(token)
+        let (&first, &last) = (token.first()?, token.last()?);
+        // Every byte visible ASCII, folded without an early exit so that it vectorizes.
+        let visible = token
+            .iter()
+            .fold(true, |ok, &b| ok & (b.wrapping_sub(0x21) < 0x5e));
+        (visible && !is_quote(first) && !is_quote(last)).then_some(token)
     }
 
     /// The precise reading of any value: the token of an unusual but valid form (several
     /// spaces after `Bearer`), or the first defect.
-    fn diagnose<'v>(&self, value: &'v [u8]) -> Result<&'v str, CredentialsError> {
+    fn diagnose<'v>(&self, value: &'v [u8]) -> Result<&'v [u8], CredentialsError> {
         let token = match self.kind {
             Kind::Header => value,
             Kind::Bearer | Kind::Tok => {
@@ -222,7 +226,12 @@ fn is_quote(b: u8) -> bool {
     b == b'"' || b == b'\''
 }
 
-fn check_token(token: &[u8]) -> Result<&str, CredentialsError> {
+/// A token as text: visible ASCII is always UTF-8, so the error never happens.
+fn as_str(token: &[u8]) -> Result<&str, CredentialsError> {
+    std::str::from_utf8(token).map_err(|_| CredentialsError::NonVisible)
+}
+
+fn check_token(token: &[u8]) -> Result<&[u8], CredentialsError> {
     let (Some(&first), Some(&last)) = (token.first(), token.last()) else {
         return Err(CredentialsError::Empty);
     };
@@ -235,8 +244,7 @@ fn check_token(token: &[u8]) -> Result<&str, CredentialsError> {
     if !token.iter().all(|b| (0x21..=0x7e).contains(b)) {
         return Err(CredentialsError::NonVisible);
     }
-    // Visible ASCII is always UTF-8; the error arm is unreachable but costs nothing.
-    std::str::from_utf8(token).map_err(|_| CredentialsError::NonVisible)
+    Ok(token)
 }
 
 impl fmt::Debug for Scheme {
@@ -415,10 +423,10 @@ mod tests {
             let Ok(value) = HeaderValue::from_bytes(&bytes) else { return Ok(()) };
             for scheme in [Scheme::bearer(), Scheme::tok(), Scheme::header("SEC")] {
                 let precise = scheme.diagnose(value.as_bytes());
-                if let Some(token) = value.to_str().ok().and_then(|t| scheme.fast_token(t)) {
+                if let Some(token) = scheme.fast_token(value.as_bytes()) {
                     proptest::prop_assert_eq!(precise, Ok(token));
                 }
-                proptest::prop_assert_eq!(scheme.parse(&value), precise);
+                proptest::prop_assert_eq!(scheme.parse(&value), precise.and_then(as_str));
             }
         }
     }

@@ -155,6 +155,22 @@ impl std::error::Error for TokenError {}
 pub trait TokenValidator {
     /// The principal the token belongs to, or why it is refused.
     fn validate(&self, token: &str) -> Result<Principal, TokenError>;
+
+    /// Validates `token` (visible ASCII, as read from the header) and lends its principal to
+    /// `admit`; a validator that holds its principals lends them without a clone.
+    #[doc(hidden)]
+    #[inline]
+    fn validate_with<R>(
+        &self,
+        token: &[u8],
+        admit: impl FnOnce(&Principal) -> R,
+    ) -> Result<R, TokenError>
+    where
+        Self: Sized,
+    {
+        let token = std::str::from_utf8(token).map_err(|_| TokenError::Unknown)?;
+        self.validate(token).map(|principal| admit(&principal))
+    }
 }
 
 impl<F> TokenValidator for F
@@ -430,15 +446,29 @@ impl Table {
     }
 }
 
-impl TokenValidator for StaticTokens {
+impl StaticTokens {
     #[inline]
-    fn validate(&self, token: &str) -> Result<Principal, TokenError> {
+    fn find(&self, token: &[u8]) -> Result<&Principal, TokenError> {
         let table = &*self.table;
-        let index = table.digests.get(&table.digest(token.as_bytes()));
+        let index = table.digests.get(&table.digest(token));
         index
             .and_then(|&i| table.principals.get(i as usize))
-            .cloned()
             .ok_or(TokenError::Unknown)
+    }
+}
+
+impl TokenValidator for StaticTokens {
+    fn validate(&self, token: &str) -> Result<Principal, TokenError> {
+        self.find(token.as_bytes()).cloned()
+    }
+
+    #[inline]
+    fn validate_with<R>(
+        &self,
+        token: &[u8],
+        admit: impl FnOnce(&Principal) -> R,
+    ) -> Result<R, TokenError> {
+        self.find(token).map(admit)
     }
 }
 

@@ -20,6 +20,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use http::header::{HeaderMap, HeaderValue, WWW_AUTHENTICATE};
+use http::request::Parts;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
@@ -32,29 +33,44 @@ use crate::format::{tagged_response, X_REQUEST_ID};
 ///
 /// Hidden: it appears in the bounds of [`Validate`]'s `Service` impl, and only the crate
 /// implements it.
+///
+/// A check reads the request in place ([`Check::check`]), so that a passing request is moved
+/// no more than the inner service call moves it; only a check that changes the body
+/// ([`Check::pass`]) or waits ([`Check::wait`]) takes it.
 #[doc(hidden)]
 pub trait Check<S, B> {
     /// The request body the inner service receives.
     type Body;
-    /// What a check that does not answer at once waits on; [`Never`] for one that always does.
+    /// What [`Check::check`] learned that [`Check::pass`] needs (a body limit, say).
+    type Pass;
+    /// What [`Check::check`] hands [`Check::wait`] when the answer comes later;
+    /// [`Infallible`] for a check that always answers at once.
+    type Later;
+    /// The future of a check that answers later; [`Never`] for one that always answers at once.
     /// It resolves to the ready inner service (taken from the caller) and the request, or to a
     /// rejection.
     type Wait: Future<Output = Result<(S, Request<Self::Body>), Rejection>>;
 
-    /// Checks `request`. `inner` is the service `poll_ready` readied: a check that waits takes
-    /// it (leaving a clone behind, the tower-safe way), any other leaves it alone.
-    fn check(&self, request: Request<B>, inner: &mut S) -> Verdict<Self::Body, Self::Wait>;
+    /// Checks `request` in place.
+    fn check(&self, request: &mut Request<B>) -> Verdict<Self::Pass, Self::Later>;
+
+    /// The passing request as the inner service receives it.
+    fn pass(&self, pass: Self::Pass, request: Request<B>) -> Request<Self::Body>;
+
+    /// Starts waiting for the answer. `inner` is the service `poll_ready` readied: the future
+    /// takes it, leaving a clone behind (the tower-safe way).
+    fn wait(&self, later: Self::Later, request: Request<B>, inner: &mut S) -> Self::Wait;
 }
 
-/// What a [`Check`] decided.
+/// What [`Check::check`] decided.
 #[doc(hidden)]
-pub enum Verdict<B, W> {
+pub enum Verdict<P, L> {
     /// The request goes on to the inner service.
-    Pass(Request<B>),
+    Pass(P),
     /// The request is answered with this error.
     Reject(Rejection),
     /// The answer comes later.
-    Wait(W),
+    Wait(L),
 }
 
 /// The waiting future of a check that always answers at once: it cannot be built.
@@ -62,6 +78,13 @@ pub enum Verdict<B, W> {
 pub struct Never<T> {
     never: Infallible,
     _output: PhantomData<fn() -> T>,
+}
+
+impl<T> Never<T> {
+    /// The future of a wait that cannot start.
+    pub(crate) fn from(never: Infallible) -> Self {
+        match never {}
+    }
 }
 
 impl<T> Future for Never<T> {
@@ -170,15 +193,17 @@ where
     }
 
     #[inline]
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let state = match self.check.check(request, &mut self.inner) {
-            Verdict::Pass(request) => State::Inner {
-                future: self.inner.call(request),
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let state = match self.check.check(&mut request) {
+            Verdict::Pass(pass) => State::Inner {
+                future: self.inner.call(self.check.pass(pass, request)),
             },
             Verdict::Reject(rejection) => State::Rejected {
-                rejection: Some(rejection),
+                rejection: Some(Box::new(rejection)),
             },
-            Verdict::Wait(wait) => State::Waiting { wait },
+            Verdict::Wait(later) => State::Waiting {
+                wait: self.check.wait(later, request, &mut self.inner),
+            },
         };
         ResponseFuture {
             state,
@@ -207,7 +232,8 @@ pin_project! {
         S: Service<Request<B>>,
     {
         Inner { #[pin] future: S::Future },
-        Rejected { rejection: Option<Rejection> },
+        // Boxed: a rejection is rare, and the future of every passing request stays small.
+        Rejected { rejection: Option<Box<Rejection>> },
         Waiting { #[pin] wait: W },
     }
 }
@@ -230,14 +256,14 @@ where
                 }
                 StateProj::Rejected { rejection } => {
                     let rejection = rejection.take().expect("future polled after completion");
-                    return Poll::Ready(Ok(rejection.into_response()));
+                    return Poll::Ready(Ok((*rejection).into_response()));
                 }
                 StateProj::Waiting { wait } => match ready!(wait.poll(cx)) {
                     Ok((mut inner, request)) => State::Inner {
                         future: inner.call(request),
                     },
                     Err(rejection) => State::Rejected {
-                        rejection: Some(rejection),
+                        rejection: Some(Box::new(rejection)),
                     },
                 },
             };
@@ -264,4 +290,22 @@ where
 pub(crate) fn take_ready<S: Clone>(inner: &mut S) -> S {
     let clone = inner.clone();
     std::mem::replace(inner, clone)
+}
+
+/// Lends `request`'s head to `f` as [`Parts`] (what the crate's per-request closures read),
+/// moving its fields out and back: the request keeps its body and is not rebuilt.
+pub(crate) fn with_parts<B, R>(request: &mut Request<B>, f: impl FnOnce(&Parts) -> R) -> R {
+    let (mut parts, ()) = Request::new(()).into_parts();
+    swap_head(&mut parts, request);
+    let result = f(&parts);
+    swap_head(&mut parts, request);
+    result
+}
+
+fn swap_head<B>(parts: &mut Parts, request: &mut Request<B>) {
+    std::mem::swap(&mut parts.method, request.method_mut());
+    std::mem::swap(&mut parts.uri, request.uri_mut());
+    std::mem::swap(&mut parts.version, request.version_mut());
+    std::mem::swap(&mut parts.headers, request.headers_mut());
+    std::mem::swap(&mut parts.extensions, request.extensions_mut());
 }

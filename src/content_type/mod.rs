@@ -373,9 +373,12 @@ where
     B::Error: Into<BoxError>,
 {
     type Body = RequestBody<B>;
+    type Pass = ();
+    /// The bound of a JSON body to verify.
+    type Later = usize;
     type Wait = Verify<S, B>;
 
-    fn check(&self, request: Request<B>, inner: &mut S) -> Verdict<RequestBody<B>, Verify<S, B>> {
+    fn check(&self, request: &mut Request<B>) -> Verdict<(), usize> {
         let headers = request.headers();
         // One parse of Content-Length serves the body test and the JSON bound.
         let declared = content_length(headers);
@@ -394,16 +397,22 @@ where
             }
         }
         match self.verify_json {
-            Some(bound) if json => {
-                if let Ok(Some(length)) = declared {
-                    if length > u64::try_from(bound).unwrap_or(u64::MAX) {
-                        let error = too_large(length, bound);
-                        return Verdict::Reject(Rejection::new(error, headers));
-                    }
+            Some(bound) if json => match declared {
+                Ok(Some(length)) if length > u64::try_from(bound).unwrap_or(u64::MAX) => {
+                    Verdict::Reject(Rejection::new(too_large(length, bound), headers))
                 }
-                Verdict::Wait(Verify::new(request, take_ready(inner), bound))
-            }
-            _ => Verdict::Pass(request.map(RequestBody::new)),
+                _ => Verdict::Wait(bound),
+            },
+            _ => Verdict::Pass(()),
         }
+    }
+
+    #[inline]
+    fn pass(&self, (): (), request: Request<B>) -> Request<RequestBody<B>> {
+        request.map(RequestBody::new)
+    }
+
+    fn wait(&self, bound: usize, request: Request<B>, inner: &mut S) -> Verify<S, B> {
+        Verify::new(request, take_ready(inner), bound)
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use http::header::{HeaderValue, CONTENT_LENGTH};
 use http::uri::PathAndQuery;
 use http::{Method, Response};
 use http_body::Body;
@@ -18,7 +18,7 @@ use crate::body::ResponseBody;
 use crate::error::ApiError;
 #[cfg(feature = "tracing")]
 use crate::error::ErrorKind;
-use crate::format::{grpc, render_response, Format, RequestContext, X_REQUEST_ID};
+use crate::format::{drop_body_headers, grpc, render_into, Format, RequestContext, X_REQUEST_ID};
 use crate::request_id::{RawRequestId, RequestId};
 use crate::BoxError;
 
@@ -44,16 +44,24 @@ pin_project! {
 }
 
 pin_project! {
+    // The error states are boxed: the future of every passing request stays the size of the
+    // inner future and what rendering an error needs of the request.
     #[project = StateProj]
     enum State<Fut, B> {
         Inner { #[pin] future: Fut },
-        Reading {
-            #[pin]
-            body: B,
-            parts: Option<http::response::Parts>,
-            buf: Vec<u8>,
-        },
-        Failed { error: Option<ApiError> },
+        Reading { reading: Pin<Box<Reading<B>>> },
+        Failed { error: Option<Box<ApiError>> },
+    }
+}
+
+pin_project! {
+    /// An untagged error body being read, up to the bound.
+    #[project = ReadingProj]
+    struct Reading<B> {
+        #[pin]
+        body: B,
+        parts: Option<http::response::Parts>,
+        buf: Vec<u8>,
     }
 }
 
@@ -68,7 +76,9 @@ impl<Fut, F, B> ResponseFuture<Fut, F, B> {
 
     pub(crate) fn error(error: ApiError, info: RequestInfo, config: Arc<Config<F>>) -> Self {
         Self {
-            state: State::Failed { error: Some(error) },
+            state: State::Failed {
+                error: Some(Box::new(error)),
+            },
             info,
             config,
         }
@@ -155,17 +165,20 @@ where
                             return Poll::Ready(Ok(render(config, this.info, error, Some(parts))));
                         }
                         Bare::Read => this.state.set(State::Reading {
-                            body,
-                            parts: Some(parts),
-                            buf: Vec::new(),
+                            reading: Box::pin(Reading {
+                                body,
+                                parts: Some(parts),
+                                buf: Vec::new(),
+                            }),
                         }),
                     }
                 }
-                StateProj::Reading {
-                    mut body,
-                    parts,
-                    buf,
-                } => {
+                StateProj::Reading { reading } => {
+                    let ReadingProj {
+                        mut body,
+                        parts,
+                        buf,
+                    } = reading.as_mut().project();
                     let head = parts.as_ref().expect("polled after completion");
                     let status = head.status;
                     let outcome = loop {
@@ -200,7 +213,7 @@ where
                 }
                 StateProj::Failed { error } => {
                     let error = error.take().expect("polled after completion");
-                    return Poll::Ready(Ok(render(config, this.info, error, None)));
+                    return Poll::Ready(Ok(render(config, this.info, *error, None)));
                 }
             }
         }
@@ -213,83 +226,64 @@ fn render<F: Format, B>(
     config: &Config<F>,
     info: &RequestInfo,
     error: ApiError,
-    mut original: Option<http::response::Parts>,
+    original: Option<http::response::Parts>,
 ) -> Response<ResponseBody<B>> {
     let id_header = &config.request_id_header;
-    // The request's id; else the one an inner error response carries (the validators write
-    // theirs under the default header name, whatever this envelope's is); else a new one.
-    let id = info
-        .request_id
-        .resolve()
-        .or_else(|| {
-            let headers = &original.as_ref()?.headers;
-            RequestId::from_headers(headers, id_header)
-                .or_else(|| RequestId::from_headers(headers, &X_REQUEST_ID))
-        })
-        .unwrap_or_else(RequestId::generate);
-    if id_header != X_REQUEST_ID {
-        // One correlation id per response: the inner one under the default name goes.
-        if let Some(parts) = original.as_mut() {
-            parts.headers.remove(X_REQUEST_ID);
-        }
-    }
-    let mut response = if info.grpc {
-        let default = config.format.default_message(error.kind());
-        let mut response = Response::new(ResponseBody::empty());
-        *response.headers_mut() = grpc::headers(&error, default);
-        response
-            .headers_mut()
-            .insert(id_header.clone(), id.to_header_value());
-        response
-    } else {
-        let cx = RequestContext::new(id.as_str(), &info.method).with_accept(info.accept.as_ref());
-        let cx = match &info.path {
-            Some(path) => cx.with_path(path.path()),
-            None => cx,
-        };
-        let rendered = render_response(
-            &config.format,
-            &error,
-            &cx,
-            id_header.clone(),
-            id.to_header_value(),
-        );
-        if info.method == Method::HEAD {
-            let len = rendered.body().len();
-            let mut response = rendered.map(|_| ResponseBody::empty());
-            response
-                .headers_mut()
-                .insert(CONTENT_LENGTH, HeaderValue::from(len));
-            response
-        } else {
-            rendered.map(ResponseBody::full)
-        }
+    // The error response's own head is kept (its `Allow`, `WWW-Authenticate`, `Set-Cookie`,
+    // extensions...), with the rendered error's headers written over it.
+    let (mut head, ()) = match original {
+        Some(head) => (head, ()),
+        None => Response::new(()).into_parts(),
     };
-    if let Some(parts) = original {
-        merge(&mut response, parts);
+    // The request's id; else the one the error response carries (a validator's, written under
+    // the default header name whatever this envelope's is), which stays where it is if it is
+    // under this envelope's name; else a new one.
+    let custom = *id_header != X_REQUEST_ID;
+    let (id, insert) = match info.request_id.resolve() {
+        Some(id) => (id, true),
+        None => match RequestId::from_headers(&head.headers, id_header) {
+            Some(id) => (id, false),
+            None => match custom
+                .then(|| RequestId::from_headers(&head.headers, &X_REQUEST_ID))
+                .flatten()
+            {
+                Some(id) => (id, true),
+                None => (RequestId::generate(), true),
+            },
+        },
+    };
+    if custom {
+        // One correlation id per response: the inner one under the default name goes.
+        head.headers.remove(X_REQUEST_ID);
     }
-    response
-}
-
-/// Keeps the original error response's headers (`Allow`, `WWW-Authenticate`, `Set-Cookie`...)
-/// and extensions; the rendered response's own headers win, and `Content-Type`,
-/// `Content-Length` and `Transfer-Encoding` of the old body are dropped.
-fn merge<B>(response: &mut Response<B>, parts: http::response::Parts) {
-    let headers = response.headers_mut();
-    // `HeaderMap::into_iter` names a header once, then yields its further values unnamed.
-    let mut current: Option<HeaderName> = None;
-    for (name, value) in parts.headers {
-        if let Some(name) = name {
-            let keep = !matches!(name, CONTENT_TYPE | CONTENT_LENGTH | TRANSFER_ENCODING)
-                && !headers.contains_key(&name);
-            current = keep.then_some(name);
+    let id_value = insert.then(|| id.to_header_value());
+    if info.grpc {
+        let default = config.format.default_message(error.kind());
+        head.status = http::StatusCode::OK;
+        drop_body_headers(&mut head.headers);
+        head.headers.extend(grpc::headers(&error, default));
+        if let Some(value) = id_value {
+            head.headers.insert(id_header.clone(), value);
         }
-        if let Some(name) = &current {
-            headers.append(name.clone(), value);
-        }
+        return Response::from_parts(head, ResponseBody::empty());
     }
-    *response.version_mut() = parts.version;
-    let mut extensions = parts.extensions;
-    extensions.extend(std::mem::take(response.extensions_mut()));
-    *response.extensions_mut() = extensions;
+    let cx = RequestContext::new(id.as_str(), &info.method).with_accept(info.accept.as_ref());
+    let cx = match &info.path {
+        Some(path) => cx.with_path(path.path()),
+        None => cx,
+    };
+    let body = render_into(
+        &mut head,
+        &config.format,
+        &error,
+        &cx,
+        id_header,
+        id_value,
+    );
+    if info.method == Method::HEAD {
+        head.headers
+            .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        return Response::from_parts(head, ResponseBody::empty());
+    }
+    Response::from_parts(head, ResponseBody::full(body))
 }

@@ -31,7 +31,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{
+    HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, TRANSFER_ENCODING,
+};
 use http::{HeaderMap, Method, StatusCode};
 use serde::Serialize;
 
@@ -41,6 +43,7 @@ mod defender;
 mod edgio;
 mod google;
 pub mod grpc;
+mod json;
 mod msi;
 mod problem;
 mod qradar;
@@ -235,35 +238,51 @@ pub(crate) fn error_headers(error: &ApiError, headers: &mut HeaderMap) {
     }
 }
 
-/// Renders `error` as a complete response: status, `Content-Type`, `Retry-After`, the
-/// correlation id in `id_header`, the reason phrase (MSI's 427) and the body, written once.
+/// Renders `error` into a response head: status, `Content-Type`, `Retry-After`, the
+/// correlation id `id` under `id_header` (`None`: the head has it already), the reason phrase
+/// (MSI's 427); returns the body, written once. The head may be an error response's own, kept
+/// with its other headers: the old body's `Content-Length` and `Transfer-Encoding` go.
 ///
 /// The `ApiError` itself is *not* inserted into the extensions.
-pub(crate) fn render_response<F: Format + ?Sized>(
+pub(crate) fn render_into<F: Format + ?Sized>(
+    head: &mut http::response::Parts,
     format: &F,
     error: &ApiError,
     cx: &RequestContext<'_>,
-    id_header: HeaderName,
-    id: HeaderValue,
-) -> http::Response<Bytes> {
+    id_header: &HeaderName,
+    id: Option<HeaderValue>,
+) -> Bytes {
     let rendered = format.render(error, cx);
-    let mut response = http::Response::new(Bytes::from(rendered.body));
-    *response.status_mut() = rendered.status;
-    let headers = response.headers_mut();
+    head.status = rendered.status;
+    let headers = &mut head.headers;
+    drop_body_headers(headers);
     headers.insert(CONTENT_TYPE, rendered.content_type);
     error_headers(error, headers);
-    headers.insert(id_header, id);
+    if let Some(id) = id {
+        headers.insert(id_header, id);
+    }
     // A reason phrase may hold only HTAB, SP, VCHAR and obs-text (RFC 9112): a custom format's
     // invalid one is left out rather than handed to hyper, which would panic on it.
     if let Some(reason) = rendered.reason.filter(|r| {
         r.bytes()
             .all(|b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80)
     }) {
-        response
-            .extensions_mut()
+        head.extensions
             .insert(hyper::ext::ReasonPhrase::from_static(reason.as_bytes()));
     }
-    response
+    Bytes::from(rendered.body)
+}
+
+/// Removes the headers that describe a body about to be replaced. A response carries a handful of
+/// headers: one pass over their names costs less than two removals, which hash each name.
+pub(crate) fn drop_body_headers(headers: &mut HeaderMap) {
+    if headers
+        .keys()
+        .any(|name| name == CONTENT_LENGTH || name == TRANSFER_ENCODING)
+    {
+        headers.remove(CONTENT_LENGTH);
+        headers.remove(TRANSFER_ENCODING);
+    }
 }
 
 /// A validator's rejection: RFC 9457 problem details (what a client sees when no
@@ -299,15 +318,17 @@ pub(crate) fn tagged_response<B>(
 pub fn error_response(error: ApiError) -> http::Response<Bytes> {
     let id = RequestId::generate();
     let cx = RequestContext::new(id.as_str(), &Method::GET);
-    let mut response = render_response(
+    let (mut head, ()) = http::Response::new(()).into_parts();
+    let body = render_into(
+        &mut head,
         &Problem::new(),
         &error,
         &cx,
-        X_REQUEST_ID,
-        id.to_header_value(),
+        &X_REQUEST_ID,
+        Some(id.to_header_value()),
     );
-    response.extensions_mut().insert(error);
-    response
+    head.extensions.insert(error);
+    http::Response::from_parts(head, body)
 }
 
 // ---- helpers shared by the built-in formats -------------------------------------------------
@@ -334,8 +355,7 @@ pub(crate) fn buffer(error: &ApiError, fixed: usize) -> Vec<u8> {
 }
 
 pub(crate) fn to_json<T: Serialize>(value: &T, out: &mut Vec<u8>) {
-    // Serializing borrowed strings and numbers into a Vec cannot fail.
-    serde_json::to_writer(out, value).expect("in-memory JSON serialization");
+    json::write(value, out);
 }
 
 /// True when a body with this content type may be JSON: no content type, or `*/json`, `*+json`.

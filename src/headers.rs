@@ -1,0 +1,30 @@
+//! Header lookups shared by the layers.
+//!
+//! A request carries a handful of headers: comparing the names of a small map in one pass costs
+//! less than two map lookups, which hash each name first. Larger maps use the lookups.
+
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+/// Maps with more values than this are searched by hashing.
+const SCAN: usize = 16;
+
+/// The first values of headers `a` and `b`, in one pass.
+#[inline]
+pub(crate) fn first_two<'h>(
+    headers: &'h HeaderMap,
+    a: &HeaderName,
+    b: &HeaderName,
+) -> (Option<&'h HeaderValue>, Option<&'h HeaderValue>) {
+    if headers.len() > SCAN {
+        return (headers.get(a), headers.get(b));
+    }
+    let (mut first, mut second) = (None, None);
+    for (name, value) in headers {
+        if name == a {
+            first = first.or(Some(value));
+        } else if name == b {
+            second = second.or(Some(value));
+        }
+    }
+    (first, second)
+}
