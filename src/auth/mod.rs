@@ -209,7 +209,11 @@ impl Config {
         }
         with_parts(request, |parts| match &self.anonymous {
             Some(anonymous) if anonymous(parts) => None,
-            _ => Some(self.route_scopes.as_ref().map_or(&[][..], |route| route(parts))),
+            _ => Some(
+                self.route_scopes
+                    .as_ref()
+                    .map_or(&[][..], |route| route(parts)),
+            ),
         })
     }
 

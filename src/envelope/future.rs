@@ -272,14 +272,7 @@ fn render<F: Format, B>(
         Some(path) => cx.with_path(path.path()),
         None => cx,
     };
-    let body = render_into(
-        &mut head,
-        &config.format,
-        &error,
-        &cx,
-        id_header,
-        id_value,
-    );
+    let body = render_into(&mut head, &config.format, &error, &cx, id_header, id_value);
     if info.method == Method::HEAD {
         head.headers
             .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));

@@ -18,10 +18,7 @@ pub(crate) fn write<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
 
 /// Writes `s` as a JSON string.
 pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
-    let plain = s
-        .bytes()
-        .fold(true, |plain, b| plain & (b >= 0x20 && b != b'"' && b != b'\\'));
-    if plain {
+    if !needs_escape(s.as_bytes()) {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
@@ -29,6 +26,26 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
     } else {
         let _ = serde_json::to_writer(&mut *out, s);
     }
+}
+
+/// Whether `bytes` holds a control character, `"` or `\\`: eight bytes at a time.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    // Whether a byte of `x` is below `n` (for n <= 0x80), or zero.
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH != 0;
+    let zero = |x: u64| below(x, 1);
+    let mut words = bytes.chunks_exact(8);
+    let mut found = false;
+    for word in &mut words {
+        let x = u64::from_ne_bytes(word.try_into().unwrap_or_default());
+        found |= below(x, 0x20) | zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * 0x5c));
+    }
+    found
+        || words
+            .remainder()
+            .iter()
+            .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// Never raised by the crate's types; required by serde.
@@ -67,10 +84,14 @@ impl Compound<'_> {
         }
     }
 
-    fn key(&mut self, key: &str) {
+    /// A struct field's name: a Rust identifier (or a serde rename in this crate), which never
+    /// needs an escape.
+    fn field(&mut self, key: &'static str) {
         self.separator();
-        string(self.out, key);
-        self.out.push(b':');
+        self.out.reserve(key.len() + 3);
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
     }
 }
 
@@ -302,7 +323,7 @@ impl ser::SerializeStruct for Compound<'_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), Unsupported> {
-        self.key(key);
+        self.field(key);
         value.serialize(Writer { out: self.out })
     }
 
@@ -456,6 +477,20 @@ mod tests {
     use super::*;
 
     /// The writer's output is serde_json's, byte for byte.
+    #[test]
+    fn finds_every_byte_that_needs_an_escape() {
+        for len in 0..24 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = b;
+                    let expected = b < 0x20 || b == b'"' || b == b'\\';
+                    assert_eq!(needs_escape(&bytes), expected, "{len} {at} {b:#04x}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn writes_what_serde_json_writes() {
         let values = [
