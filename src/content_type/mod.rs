@@ -380,9 +380,18 @@ where
 
     fn check(&self, request: &mut Request<B>) -> Verdict<(), usize> {
         let headers = request.headers();
-        // One parse of Content-Length serves the body test and the JSON bound.
-        let declared = content_length(headers);
-        let json = if carries_body(&declared, headers, request.body()) {
+        // A body stream not known to be empty carries a body whatever the headers say: the
+        // headers are read only for a stream that says it is empty (a `Content-Length` or
+        // `Transfer-Encoding` may still announce one), or for the JSON bound.
+        let streaming = !request.body().is_end_stream();
+        let mut declared = None;
+        let has_body = streaming || {
+            let length = content_length(headers);
+            let has_body = carries_body(&length, headers, request.body());
+            declared = Some(length);
+            has_body
+        };
+        let json = if has_body {
             match self.check_content_type(headers) {
                 Ok(json) => json,
                 Err(error) => return Verdict::Reject(Rejection::new(error, headers)),
@@ -397,12 +406,15 @@ where
             }
         }
         match self.verify_json {
-            Some(bound) if json => match declared {
-                Ok(Some(length)) if length > u64::try_from(bound).unwrap_or(u64::MAX) => {
-                    Verdict::Reject(Rejection::new(too_large(length, bound), headers))
+            Some(bound) if json => {
+                let declared = declared.unwrap_or_else(|| content_length(headers));
+                match declared {
+                    Ok(Some(length)) if length > u64::try_from(bound).unwrap_or(u64::MAX) => {
+                        Verdict::Reject(Rejection::new(too_large(length, bound), headers))
+                    }
+                    _ => Verdict::Wait(bound),
                 }
-                _ => Verdict::Wait(bound),
-            },
+            }
             _ => Verdict::Pass(()),
         }
     }
