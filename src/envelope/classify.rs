@@ -96,6 +96,7 @@ pub(crate) fn from_status(status: StatusCode, message: Option<&str>) -> ApiError
 /// Classifies an inner service error by the types in its source chain; its text never leaves.
 pub(crate) fn inner_error(error: &(dyn StdError + 'static)) -> ApiError {
     for e in source_chain(error) {
+        #[cfg(feature = "tower")]
         if e.is::<tower::timeout::error::Elapsed>() {
             return ApiError::new(
                 ErrorKind::UpstreamTimeout,
@@ -105,6 +106,7 @@ pub(crate) fn inner_error(error: &(dyn StdError + 'static)) -> ApiError {
         if e.is::<http_body_util::LengthLimitError>() {
             return ApiError::from_kind(ErrorKind::PayloadTooLarge);
         }
+        #[cfg(feature = "tower")]
         if e.is::<tower::load_shed::error::Overloaded>() {
             return ApiError::new(
                 ErrorKind::ServiceUnavailable,

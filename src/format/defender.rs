@@ -39,6 +39,7 @@ pub struct Defender;
 
 impl Defender {
     /// The Defender code for a kind (seed table; other kinds their name).
+    #[doc(hidden)]
     pub fn code(kind: ErrorKind) -> &'static str {
         match kind {
             ErrorKind::MissingParameter => "MissingRequiredParameter",
@@ -51,6 +52,7 @@ impl Defender {
 
     /// The kind a Defender code stands for, including the seed table's codes that have no kind of
     /// their own (`InvalidHashValue` is an `InvalidInput`, `DisabledFeature` a `Forbidden`).
+    #[doc(hidden)]
     pub fn kind_of(code: &str) -> Option<ErrorKind> {
         Some(match code {
             "MissingRequiredParameter" => ErrorKind::MissingParameter,

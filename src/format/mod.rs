@@ -263,6 +263,7 @@ pub(crate) fn render_into<F: Format + ?Sized>(
     }
     // A reason phrase may hold only HTAB, SP, VCHAR and obs-text (RFC 9112): a custom format's
     // invalid one is left out rather than handed to hyper, which would panic on it.
+    #[cfg(feature = "hyper")]
     if let Some(reason) = rendered.reason.filter(|r| {
         r.bytes()
             .all(|b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80)

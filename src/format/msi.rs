@@ -36,6 +36,7 @@ pub struct Msi;
 
 impl Msi {
     /// The title of a 427 for an upstream kind.
+    #[doc(hidden)]
     pub fn title(kind: ErrorKind) -> Option<&'static str> {
         match kind {
             ErrorKind::UpstreamTimeout => Some("Upstream Tech Timed Out"),

@@ -41,6 +41,7 @@ impl QRadar {
 
     /// QRadar's numeric code for a kind answered with `status` (observed QRadar codes; other
     /// kinds the status number).
+    #[doc(hidden)]
     pub fn code(kind: ErrorKind, status: StatusCode) -> i64 {
         match kind {
             ErrorKind::MissingParameter => 8,
@@ -89,6 +90,7 @@ impl QRadar {
     }
 
     /// QRadar's `http_response.message` for a status: the text of the QRadar error table, exactly.
+    #[doc(hidden)]
     pub fn http_message(status: StatusCode) -> Option<&'static str> {
         Some(match status.as_u16() {
             300 => "The requested resource corresponds to any one of a set of representations, each with its own specific location.",
