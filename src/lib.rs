@@ -60,7 +60,7 @@
 //!
 //! - `axum`: `impl IntoResponse for ApiError`, so handlers return `Result<T, ApiError>`; and
 //!   [`axum::Json`], [`axum::Query`] and [`axum::Path`], axum's extractors rejecting with
-//!   `ApiError`s that name the field (see the [`axum`](crate::axum) module). Next to
+//!   `ApiError`s that name the field (see the [`axum`] module). Next to
 //!   `use axum::...`, import `tower_envelope::prelude::*` rather than `tower_envelope::*`.
 //! - `tonic`: `impl From<ApiError> for tonic::Status`.
 //! - `tracing`: inner service errors are logged at error level with the correlation id.

@@ -18,6 +18,27 @@ use crate::error::{ApiError, ErrorKind};
 /// client's) is `Internal`, as axum answers it.
 ///
 /// Parameters are read by axum's own `Path`; only its rejection is translated.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use http::{Request, StatusCode};
+/// use tower::ServiceExt;
+/// use tower_envelope::axum::Path;
+/// use tower_envelope::ErrorEnvelopeLayer;
+///
+/// async fn machine(Path(id): Path<u32>) -> String {
+///     format!("machine {id}")
+/// }
+///
+/// # tokio_test::block_on(async {
+/// let app = Router::new()
+///     .route("/machines/{id}", get(machine))
+///     .layer(ErrorEnvelopeLayer::defender());
+/// let request = Request::get("/machines/web-1").body(axum::body::Body::empty()).unwrap();
+/// let response = app.oneshot(request).await.unwrap();
+/// assert_eq!(response.status(), StatusCode::BAD_REQUEST); // Invalid input id: expected u32.
+/// # });
+/// ```
 #[derive(Debug)]
 pub struct Path<T>(pub T);
 
