@@ -81,6 +81,13 @@ async fn part(Path((name, index)): Path<(String, u8)>) -> String {
     format!("{name} part {index}")
 }
 
+async fn maybe(body: Option<Json<Machine>>) -> String {
+    match body {
+        Some(Json(machine)) => machine.name,
+        None => "no body".to_owned(),
+    }
+}
+
 async fn part_by_name(Path(params): Path<PartParams>) -> String {
     format!("machine {} part {}", params.id, params.part)
 }
@@ -89,6 +96,7 @@ fn routes() -> Router {
     Router::new()
         .route("/machines", post(create).get(list))
         .route("/strict", post(strict).get(strict_list))
+        .route("/maybe", post(maybe))
         .route("/machines/{id}", get(machine))
         .route("/named/{name}/parts/{index}", get(part))
         .route("/machines/{id}/parts/{part}", get(part_by_name))
@@ -586,6 +594,28 @@ async fn a_body_over_a_limit_is_payload_too_large() {
         reply.json["error"]["message"],
         "Request body is over the size limit"
     );
+}
+
+#[tokio::test]
+async fn an_optional_json_body_is_none_without_content_type() {
+    let request = Request::post("/maybe").body(Body::empty()).unwrap();
+    let reply = call(defender(), request).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json, "no body");
+
+    let reply = call(defender(), post_json("/maybe", r#"{"name":"web-1"}"#)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json, "web-1");
+
+    // A body that is there is checked as `Json<T>` checks it.
+    let error = defender_error(post_json("/maybe", "{}")).await;
+    assert_eq!(error.code, "MissingRequiredParameter");
+    let request = Request::post("/maybe")
+        .header(CONTENT_TYPE, "text/plain")
+        .body(Body::from("web-1"))
+        .unwrap();
+    let error = defender_error(request).await;
+    assert_eq!(error.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
 
 // ---- Query -----------------------------------------------------------------------------------------

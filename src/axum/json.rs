@@ -4,7 +4,7 @@ use std::cell::Cell;
 
 use ::axum::body::Bytes;
 use ::axum::extract::rejection::{BytesRejection, FailedToBufferBody};
-use ::axum::extract::{FromRequest, Request};
+use ::axum::extract::{FromRequest, OptionalFromRequest, Request};
 use ::axum::response::{IntoResponse, Response};
 use bytes::{BufMut, BytesMut};
 use http::header::CONTENT_TYPE;
@@ -62,6 +62,25 @@ where
             .await
             .map_err(body_rejection)?;
         Self::from_bytes(&bytes)
+    }
+}
+
+/// `Option<Json<T>>`: `None` for a request without `Content-Type`, as axum's.
+impl<T, S> OptionalFromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        if req.headers().contains_key(CONTENT_TYPE) {
+            <Self as FromRequest<S>>::from_request(req, state)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use ::axum::extract::path::ErrorKind as PathErrorKind;
 use ::axum::extract::rejection::PathRejection;
-use ::axum::extract::{FromRequestParts, RawPathParams};
+use ::axum::extract::{FromRequestParts, OptionalFromRequestParts, RawPathParams};
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -50,18 +50,52 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match ::axum::extract::Path::<T>::from_request_parts(parts, state).await {
+        let extracted =
+            <::axum::extract::Path<T> as FromRequestParts<S>>::from_request_parts(parts, state)
+                .await;
+        match extracted {
             Ok(::axum::extract::Path(value)) => Ok(Path(value)),
-            Err(rejection) => {
-                let names = RawPathParams::from_request_parts(parts, state).await;
-                let names: Vec<&str> = match &names {
-                    Ok(params) => params.iter().map(|(name, _)| name).collect(),
-                    Err(_) => Vec::new(),
-                };
-                Err(path_rejection(rejection, &names))
-            }
+            Err(rejection) => Err(rejected(rejection, parts, state).await),
         }
     }
+}
+
+/// `Option<Path<T>>`: `None` for a route without parameters, as axum's.
+impl<T, S> OptionalFromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send + 'static,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let extracted =
+            <::axum::extract::Path<T> as OptionalFromRequestParts<S>>::from_request_parts(
+                parts, state,
+            )
+            .await;
+        match extracted {
+            Ok(value) => Ok(value.map(|::axum::extract::Path(value)| Path(value))),
+            Err(rejection) => Err(rejected(rejection, parts, state).await),
+        }
+    }
+}
+
+/// The rejection, with the route's parameter names at hand.
+async fn rejected<S: Send + Sync>(
+    rejection: PathRejection,
+    parts: &mut Parts,
+    state: &S,
+) -> ApiError {
+    let params = RawPathParams::from_request_parts(parts, state).await;
+    let names: Vec<&str> = match &params {
+        Ok(params) => params.iter().map(|(name, _)| name).collect(),
+        Err(_) => Vec::new(),
+    };
+    path_rejection(rejection, &names)
 }
 
 /// axum's rejection, told by the name of the parameter (`names`: the route's, in order).
