@@ -352,6 +352,17 @@ async fn null_for_a_required_field_is_missing() {
             &["body.name"]
         )
     );
+    // In an array, `null` is a value of the wrong type.
+    let body = r#"{"name":"web-1","tags":[null]}"#;
+    assert_eq!(
+        defender_error(post_json("/machines", body)).await,
+        defender_expect(
+            StatusCode::BAD_REQUEST,
+            "InvalidInput",
+            "Invalid input tags[0]: expected a string.",
+            &["body.tags.0"]
+        )
+    );
 }
 
 #[tokio::test]

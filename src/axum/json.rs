@@ -158,7 +158,7 @@ fn data_error(bytes: &[u8], path: &FieldPath, error: &serde_json::Error, object:
                 format!("Request body must be {expected}")
             },
         ),
-        Problem::Null | Problem::Other(_) if at_root => ApiError::new(
+        Problem::Null { .. } | Problem::Other(_) if at_root => ApiError::new(
             ErrorKind::InvalidRequestBody,
             if object {
                 "Request body must be a JSON object".to_owned()

@@ -120,7 +120,7 @@ pub(crate) enum Problem<'a> {
     /// `missing field `name``: the field under the path is absent.
     Missing { field: &'a str },
     /// `invalid type: null, expected ...`: a value is required where `null` was sent.
-    Null,
+    Null { expected: &'a str },
     /// `unknown field `x`, expected ...`: the path ends with the unknown key; `expected` lists
     /// the known fields.
     Unknown { expected: Vec<&'a str> },
@@ -159,8 +159,8 @@ impl<'a> Problem<'a> {
                 .unwrap_or_default();
             return Problem::Unknown { expected };
         }
-        if message.starts_with("invalid type: null, expected ") {
-            return Problem::Null;
+        if let Some(expected) = message.strip_prefix("invalid type: null, expected ") {
+            return Problem::Null { expected };
         }
         for (prefix, reason) in [
             ("invalid type: ", "invalid_type"),
@@ -212,8 +212,14 @@ where
             let hint = received.as_deref().map(|received| (received, field));
             missing(source, &path.child(field), hint)
         }
-        Problem::Null if path.last_key().is_some() => missing(source, path, None),
-        Problem::Null => invalid(source, path, "invalid_type", "expected a value, not null"),
+        // `null` for a field is no value; in an array it is a value of the wrong type.
+        Problem::Null { .. } if path.last_key().is_some() => missing(source, path, None),
+        Problem::Null { expected } => invalid(
+            source,
+            path,
+            "invalid_type",
+            &format!("expected {expected}"),
+        ),
         Problem::Unknown { expected } => {
             let received = path.last_key().unwrap_or_default();
             let hint = expected.iter().find(|known| same_but_case(received, known));
@@ -363,7 +369,9 @@ mod tests {
         );
         assert_eq!(
             Problem::read("invalid type: null, expected a string"),
-            Problem::Null
+            Problem::Null {
+                expected: "a string"
+            }
         );
         assert_eq!(
             Problem::read("invalid type: string \"a, expected b\", expected u16"),
