@@ -1,40 +1,36 @@
-//! The demo API: the whole crate behind one axum router.
+//! The demo API: the whole crate behind one axum router, written the way an axum service is.
 //!
 //! ```sh
 //! cargo run --example demo                          # Defender errors on 127.0.0.1:3000
 //! cargo run --example demo -- --format qradar --addr 127.0.0.1:8080
 //! ```
 //!
-//! The stack, outermost first: `ErrorEnvelopeLayer` (with `.catch_panic()`) →
-//! `AuthTokenLayer::bearer` → `UrlEncodingLayer` → `ContentTypeLayer::json()` →
-//! `BodyLimitLayer::new(4096)` → a 1 s `tower::timeout` → the router.
+//! Every route and the router's own 404/405 answers sit under `Router::layer`, outermost first:
+//! `ErrorEnvelopeLayer` (with `.catch_panic()`) → `UrlEncodingLayer` → `ContentTypeLayer::json()`
+//! → `BodyLimitLayer::new(4096)` → a 1 s `tower::timeout`. The `/api` routes add
+//! `AuthTokenLayer::bearer` as the `route_layer` of their method routers: it runs only for a
+//! request that one of them routes, so an unknown path or method answers 404/405 whatever its
+//! token, with no list of routes to keep in step. Handlers take the crate's `Json` and `Path` extractors, which reject in the
+//! chosen format and name the field.
 //!
 //! Tokens: `read-token` (read), `write-token` (read, write), `admin-token` (read, write, admin),
 //! `expired-token` (expired). GET/HEAD need `read`, POST/PUT/PATCH `write`, DELETE `admin`;
-//! `/healthz` needs no token, and a request the router cannot route (unknown path, unsupported
-//! method) is answered 404/405 whatever its token.
+//! `/healthz` needs no token.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::body::{Body, Bytes};
-use axum::extract::Path;
 use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::routing::{get, post, put, MethodRouter};
+use axum::Router;
+use serde::{Deserialize, Serialize};
 use tower::ServiceBuilder;
+use tower_envelope::axum::{Json, Path};
 use tower_envelope::error::echo;
-use tower_envelope::format::{
-    error_response, Defender, Edgio, Format, Google, Msi, Problem, QRadar,
-};
-use tower_envelope::{
-    ApiError, AuthTokenLayer, BodyLimitLayer, ContentTypeLayer, ErrorEnvelopeLayer, ErrorKind,
-    FieldViolation, StaticTokens, UrlEncodingLayer,
-};
+use tower_envelope::format::{Defender, Edgio, Format, Google, Msi, Problem, QRadar};
+use tower_envelope::prelude::*;
 
 /// The formats `--format` accepts.
 pub const FORMATS: [&str; 6] = ["defender", "qradar", "msi", "edgio", "problem", "google"];
@@ -52,84 +48,84 @@ pub fn format(name: &str) -> Option<Arc<dyn Format>> {
     })
 }
 
-/// A handler's error: the `ApiError` travels in the response extensions and the envelope renders
-/// it in the demo's format.
-struct AppError(ApiError);
+// ---- handlers ----------------------------------------------------------------------------------
 
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        error_response(self.0).map(Body::from)
-    }
-}
-
-impl From<ApiError> for AppError {
-    fn from(error: ApiError) -> Self {
-        Self(error)
-    }
+#[derive(Serialize)]
+struct Machine {
+    id: String,
+    name: String,
 }
 
 async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn get_machine(Path(id): Path<String>) -> Result<Json<Value>, AppError> {
-    if id == "1" {
-        return Ok(Json(json!({"id": "1", "name": "machine-1"})));
+async fn get_machine(Path(id): Path<String>) -> Result<Json<Machine>, ApiError> {
+    if id != "1" {
+        return Err(ApiError::new(
+            ErrorKind::ResourceNotFound,
+            format!("Machine {} was not found", echo(&id)),
+        ));
     }
-    Err(ApiError::new(
-        ErrorKind::ResourceNotFound,
-        format!("Machine {} was not found", echo(&id)),
-    )
-    .into())
+    Ok(Json(Machine {
+        id,
+        name: "machine-1".to_owned(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct NewMachine {
+    name: String,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(2);
 
-async fn create_machine(body: Bytes) -> Result<(StatusCode, Json<Value>), AppError> {
-    let value: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            ErrorKind::InvalidRequestBody,
-            format!(
-                "Request body is not valid JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
-        )
-    })?;
-    let Value::Object(object) = value else {
-        return Err(ApiError::new(
-            ErrorKind::InvalidRequestBody,
-            "Request body must be a JSON object",
-        )
-        .into());
-    };
-    let name = match object.get("name") {
-        Some(Value::String(name)) if !name.trim().is_empty() => name.trim(),
-        Some(Value::String(_)) | None | Some(Value::Null) => {
-            return Err(missing_name().into());
-        }
-        Some(_) => {
-            return Err(
-                ApiError::new(ErrorKind::InvalidInput, "Parameter name must be a string.")
-                    .with_target("name")
-                    .with_violation(
-                        FieldViolation::new(["body", "name"], "must be a string")
-                            .with_reason("type"),
-                    )
-                    .into(),
-            );
-        }
-    };
+async fn create_machine(
+    Json(new): Json<NewMachine>,
+) -> Result<(StatusCode, Json<Machine>), ApiError> {
+    let name = new.name.trim();
+    if name.is_empty() {
+        return Err(blank_name());
+    }
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed).to_string();
-    Ok((StatusCode::CREATED, Json(json!({"id": id, "name": name}))))
+    let name = name.to_owned();
+    Ok((StatusCode::CREATED, Json(Machine { id, name })))
 }
 
-fn missing_name() -> ApiError {
+/// A blank name is no name: the answer the extractor gives for a missing one.
+fn blank_name() -> ApiError {
     ApiError::new(ErrorKind::MissingParameter, "Parameter name is missing.")
         .with_target("name")
         .with_violation(
             FieldViolation::new(["body", "name"], "field required").with_reason("missing"),
         )
+}
+
+/// A machine's specification: a nested body, so that a rejection names a path into it
+/// (`tags[1]`, `owner.email`). Unknown fields are refused (`"Owner"` instead of `"owner"` is
+/// answered with the case-sensitivity hint).
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct Spec {
+    name: String,
+    tags: Vec<String>,
+    owner: Owner,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct Owner {
+    email: String,
+}
+
+async fn put_spec(Path(id): Path<u64>, Json(spec): Json<Spec>) -> Result<Json<Spec>, ApiError> {
+    if id != 1 {
+        return Err(ApiError::new(
+            ErrorKind::ResourceNotFound,
+            format!("Machine {id} was not found"),
+        ));
+    }
+    Ok(Json(spec))
 }
 
 async fn delete_machine(Path(_id): Path<String>) -> StatusCode {
@@ -141,53 +137,25 @@ async fn slow() -> &'static str {
     "too late"
 }
 
-async fn upstream_credentials() -> Result<(), AppError> {
+async fn upstream_credentials() -> Result<(), ApiError> {
     Err(ApiError::new(
         ErrorKind::UpstreamInvalidCredentials,
         "splunk.example.com rejected the configured API key",
-    )
-    .into())
+    ))
 }
 
-async fn upstream_query() -> Result<(), AppError> {
+async fn upstream_query() -> Result<(), ApiError> {
     Err(ApiError::new(
         ErrorKind::UpstreamQueryInvalid,
         "elasticsearch.example.com could not parse the search query",
-    )
-    .into())
+    ))
 }
 
 async fn boom() -> &'static str {
     panic!("the demo handler panicked on purpose")
 }
 
-/// The routes behind the stack.
-fn router() -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route(
-            "/api/machines/{id}",
-            get(get_machine).delete(delete_machine),
-        )
-        .route("/api/machines", axum::routing::post(create_machine))
-        .route("/api/slow", get(slow))
-        .route("/api/upstream/credentials", get(upstream_credentials))
-        .route("/api/upstream/query", get(upstream_query))
-        .route("/api/panic", get(boom))
-}
-
-/// Whether the router has a handler for this method and path: the token is checked only for
-/// requests it can route, so that unknown paths and methods answer 404 and 405.
-fn routable(method: &Method, path: &str) -> bool {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let read = *method == Method::GET || *method == Method::HEAD;
-    match segments.as_slice() {
-        ["api", "machines", id] if !id.is_empty() => read || *method == Method::DELETE,
-        ["api", "machines"] => *method == Method::POST,
-        ["api", "slow"] | ["api", "panic"] | ["api", "upstream", "credentials" | "query"] => read,
-        _ => false,
-    }
-}
+// ---- the application ---------------------------------------------------------------------------
 
 /// The demo's tokens.
 pub fn tokens() -> StaticTokens {
@@ -202,24 +170,54 @@ pub fn tokens() -> StaticTokens {
         )
 }
 
-/// The demo application rendering its errors in `format`.
-pub fn app(format: Arc<dyn Format>) -> Router {
-    let auth = AuthTokenLayer::bearer(tokens())
+/// The token check of the `/api` routes, and the scope each method needs.
+fn auth() -> AuthTokenLayer {
+    AuthTokenLayer::bearer(tokens())
         .require_scope(Method::GET, "read")
         .require_scope(Method::HEAD, "read")
         .require_scope(Method::POST, "write")
         .require_scope(Method::PUT, "write")
         .require_scope(Method::PATCH, "write")
         .require_scope(Method::DELETE, "admin")
-        .allow_anonymous(|parts| !routable(&parts.method, parts.uri.path()));
-    let stack = ServiceBuilder::new()
-        .layer(ErrorEnvelopeLayer::new(format).catch_panic())
-        .layer(auth)
-        .layer(UrlEncodingLayer::new())
-        .layer(ContentTypeLayer::json())
-        .layer(BodyLimitLayer::new(4096))
-        .timeout(Duration::from_secs(1));
-    Router::new().fallback_service(stack.service(router()))
+}
+
+/// The routes that need a token. Each method router takes the token check as its `route_layer`,
+/// which runs only for the methods it routes: a request for an unknown path or method is never
+/// asked for a token and gets its 404 or 405. (`Router::route_layer` would keep the 404s, but
+/// in axum 0.8 it wraps each path's 405 answer as well, which would then answer 401.)
+fn api() -> Router {
+    let auth = auth();
+    let guarded = |route: MethodRouter| route.route_layer(auth.clone());
+    Router::new()
+        .route("/api/machines", guarded(post(create_machine)))
+        .route(
+            "/api/machines/{id}",
+            guarded(get(get_machine).delete(delete_machine)),
+        )
+        .route("/api/machines/{id}/spec", guarded(put(put_spec)))
+        .route("/api/slow", guarded(get(slow)))
+        .route(
+            "/api/upstream/credentials",
+            guarded(get(upstream_credentials)),
+        )
+        .route("/api/upstream/query", guarded(get(upstream_query)))
+        .route("/api/panic", guarded(get(boom)))
+}
+
+/// The demo application rendering its errors in `format`.
+pub fn app(format: Arc<dyn Format>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(api())
+        // Around every route and the router's 404/405: the envelope renders all of them.
+        .layer(
+            ServiceBuilder::new()
+                .layer(ErrorEnvelopeLayer::new(format).catch_panic())
+                .layer(UrlEncodingLayer::new())
+                .layer(ContentTypeLayer::json())
+                .layer(BodyLimitLayer::new(4096))
+                .timeout(Duration::from_secs(1)),
+        )
 }
 
 /// Serves the demo on `listener` until `shutdown` completes.
@@ -306,7 +304,10 @@ async fn main() -> std::io::Result<()> {
         "  curl -i -X POST {base}/api/machines -H 'Authorization: Bearer write-token' -H 'Content-Type: application/json' -d '{{\"name\":\"web-1\"}}'"
     );
     println!(
-        "  curl -i -X POST {base}/api/machines -H 'Authorization: Bearer write-token' -H 'Content-Type: application/json' -d '{{}}'"
+        "  curl -i -X POST {base}/api/machines -H 'Authorization: Bearer write-token' -H 'Content-Type: application/json' -d '{{\"Name\":\"web-1\"}}'"
+    );
+    println!(
+        "  curl -i -X PUT {base}/api/machines/1/spec -H 'Authorization: Bearer write-token' -H 'Content-Type: application/json' -d '{{\"name\":\"web-1\",\"tags\":[\"prod\",7],\"owner\":{{\"email\":\"ops@example.com\"}}}}'"
     );
     println!("  curl -i {base}/api/slow -H 'Authorization: Bearer read-token'");
     println!("  curl -i {base}/api/upstream/credentials -H 'Authorization: Bearer read-token'");

@@ -58,7 +58,10 @@
 //!
 //! # Features
 //!
-//! - `axum`: `impl IntoResponse for ApiError`, so handlers return `Result<T, ApiError>`.
+//! - `axum`: `impl IntoResponse for ApiError`, so handlers return `Result<T, ApiError>`; and
+//!   [`axum::Json`], [`axum::Query`] and [`axum::Path`], axum's extractors rejecting with
+//!   `ApiError`s that name the field (see the [`axum`] module). Next to
+//!   `use axum::...`, import `tower_envelope::prelude::*` rather than `tower_envelope::*`.
 //! - `tonic`: `impl From<ApiError> for tonic::Status`.
 //! - `tracing`: inner service errors are logged at error level with the correlation id.
 #![forbid(unsafe_code)]
@@ -76,6 +79,7 @@ pub mod format;
 mod headers;
 pub mod limit;
 mod media;
+pub mod prelude;
 mod request_id;
 pub mod url;
 

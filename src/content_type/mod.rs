@@ -188,7 +188,7 @@ impl ContentTypeLayer {
 
     /// Checks the request's `Content-Type`; `Ok(true)` for a JSON body, `Ok(false)` for another
     /// accepted type.
-    fn check_content_type(&self, headers: &HeaderMap) -> Result<bool, ApiError> {
+    pub(crate) fn check_content_type(&self, headers: &HeaderMap) -> Result<bool, ApiError> {
         let mut values = headers.get_all(CONTENT_TYPE).iter();
         let Some(value) = values.next() else {
             return Err(unsupported("Content-Type header is missing".into()));

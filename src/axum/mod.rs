@@ -1,0 +1,83 @@
+//! axum integration (feature `axum`): handlers return `Result<T, ApiError>`, and take
+//! [`Json`], [`Query`] and [`Path`] extractors that reject with `ApiError`s.
+//!
+//! `ApiError` implements `IntoResponse`: the response is tagged (the error travels in its
+//! extensions) so that an [`ErrorEnvelopeLayer`](crate::ErrorEnvelopeLayer) above renders it in
+//! the chosen format; without an envelope the client gets RFC 9457 problem details.
+//!
+//! The extractors are drop-ins for axum's (same tuple structs, `Json` is a response too). axum's
+//! own reject with a status and a line of text, which the envelope can only render as a generic
+//! 400 or 422; these say which field is wrong and how, in the vendor's words (Defender's
+//! `MissingRequiredParameter` "Parameter name is missing.", `InvalidInput`, ...), and name the
+//! key the client sent when it differs from the expected one only in case — the usual cause,
+//! since body parameters are case-sensitive. Each field error carries a
+//! [`FieldViolation`](crate::FieldViolation) with its path (`["body", "owner", "email"]`), which
+//! every format renders: Google as a `BadRequest` field violation, QRadar and MSI in their
+//! details.
+//!
+//! ```
+//! use axum::{routing::post, Router};
+//! use http::{header::CONTENT_TYPE, Request, StatusCode};
+//! use http_body_util::BodyExt;
+//! use serde::Deserialize;
+//! use tower::ServiceExt;
+//! use tower_envelope::axum::Json;
+//! use tower_envelope::ErrorEnvelopeLayer;
+//!
+//! #[derive(Deserialize)]
+//! struct CreateMachine {
+//!     name: String,
+//! }
+//!
+//! async fn create(Json(machine): Json<CreateMachine>) -> String {
+//!     machine.name
+//! }
+//!
+//! # tokio_test::block_on(async {
+//! let app = Router::new()
+//!     .route("/machines", post(create))
+//!     .layer(ErrorEnvelopeLayer::defender());
+//! let request = Request::post("/machines")
+//!     .header(CONTENT_TYPE, "application/json")
+//!     .body(axum::body::Body::from(r#"{"Name":"web-1"}"#))
+//!     .unwrap();
+//! let response = app.oneshot(request).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+//! let body = response.into_body().collect().await.unwrap().to_bytes();
+//! let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+//! assert_eq!(body["error"]["code"], "MissingRequiredParameter");
+//! assert_eq!(
+//!     body["error"]["message"],
+//!     r#"Parameter name is missing. Body parameters are case-sensitive: received "Name", expected "name"."#
+//! );
+//! # });
+//! ```
+//!
+//! # Names
+//!
+//! This module is named `axum`, like the crate. A glob import of the crate's root
+//! (`use tower_envelope::*`) would bring it into scope next to the `axum` crate and make every
+//! `axum::...` path of that file ambiguous; import [`crate::prelude`] instead, which holds the
+//! layers and the error types but no module.
+
+use ::axum::body::Body;
+use ::axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::format::error_response;
+
+mod json;
+mod path;
+mod query;
+mod rejection;
+mod root;
+
+pub use json::Json;
+pub use path::Path;
+pub use query::Query;
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error_response(self).map(Body::from)
+    }
+}
