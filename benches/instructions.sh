@@ -13,6 +13,6 @@ BIN=target/release/examples/layer_instructions
 count() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" "$1" "$N" 2>&1 | awk '/Collected :/ {print $4}'; }
 bare=$(count bare)
 printf '%-12s %s\n' configuration "instructions/request over bare"
-for c in envelope auth url ct limit stack th_bearer th_limit reject rewrite404; do
+for c in envelope auth url ct limit stack th_bearer th_limit reject grpc_reject rewrite404; do
   printf '%-12s %d\n' "$c" $(( ($(count "$c") - bare) / N ))
 done

@@ -8,7 +8,7 @@
 //! ```
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Method, Request, Response};
 use http_body_util::Full;
 use tower::{Layer, Service, ServiceBuilder};
@@ -49,7 +49,7 @@ where
     std::mem::forget(out);
 }
 fn main() {
-    let usage = "usage: layer_instructions none|bare|envelope|auth|url|ct|limit|stack|th_bearer|th_limit|reject|rewrite404 N";
+    let usage = "usage: layer_instructions none|bare|envelope|auth|url|ct|limit|stack|th_bearer|th_limit|reject|grpc_reject|rewrite404 N";
     let which = std::env::args().nth(1).expect(usage);
     let n: usize = std::env::args()
         .nth(2)
@@ -102,15 +102,24 @@ fn main() {
             tower_http::limit::RequestBodyLimitLayer::new(4096).layer(BARE),
             n,
         ),
-        "reject" => {
+        "reject" | "grpc_reject" => {
             let mut svc = ServiceBuilder::new()
                 .layer(ErrorEnvelopeLayer::defender())
                 .layer(AuthTokenLayer::bearer(tokens()).insert_principal(false))
                 .service(BARE);
+            let grpc = which == "grpc_reject";
             let reqs: Vec<_> = (0..n)
                 .map(|_| {
                     let mut r = req();
                     r.headers_mut().remove(AUTHORIZATION);
+                    if grpc {
+                        // The same call made by a gRPC client: a trailers-only gRPC status.
+                        *r.uri_mut() = http::Uri::from_static("/api.Machines/Create");
+                        r.headers_mut()
+                            .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+                        r.headers_mut()
+                            .insert("te", HeaderValue::from_static("trailers"));
+                    }
                     r
                 })
                 .collect();
