@@ -24,7 +24,7 @@ use crate::BoxError;
 /// format asks for it (`Accept` for Edgio, the path for `Problem::with_instance`).
 pub(crate) struct RequestInfo {
     pub(crate) method: Method,
-    pub(crate) grpc: bool,
+    pub(crate) grpc: Option<grpc::Protocol>,
     pub(crate) request_id: Option<RequestId>,
     pub(crate) accept: Option<HeaderValue>,
     pub(crate) path: Option<String>,
@@ -224,10 +224,10 @@ fn render<F: Format, B>(
             parts.headers.remove(REQUEST_ID_HEADER);
         }
     }
-    let mut response = if info.grpc {
+    let mut response = if let Some(protocol) = info.grpc {
         let default = config.format.default_message(error.kind());
-        let mut response = Response::new(ResponseBody::empty());
-        *response.headers_mut() = grpc::headers(&error, default);
+        let domain = &config.grpc_domain;
+        let mut response = grpc::response(&error, default, protocol, &id, domain);
         insert_id(&mut response, id_header, &id);
         response
     } else {

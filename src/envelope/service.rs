@@ -12,7 +12,7 @@ use super::future::{RequestInfo, ResponseFuture};
 use super::layer::Config;
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ErrorKind};
-use crate::format::grpc::is_grpc;
+use crate::format::grpc::Protocol;
 use crate::format::{Format, RequestId};
 use crate::BoxError;
 
@@ -117,7 +117,11 @@ where
         let info = RequestInfo {
             method: request.method().clone(),
             // gRPC calls are always POSTs.
-            grpc: request.method() == Method::POST && is_grpc(content_type),
+            grpc: if request.method() == Method::POST {
+                Protocol::from_content_type(content_type)
+            } else {
+                None
+            },
             request_id: request_id.and_then(|v| RequestId::parse(v.as_bytes())),
             accept: config
                 .format

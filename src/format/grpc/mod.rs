@@ -3,21 +3,52 @@
 //! A request whose `Content-Type` starts with `application/grpc` gets no JSON body from the
 //! envelope, whatever the format: it gets a *trailers-only* response — HTTP 200,
 //! `content-type: application/grpc`, `grpc-status` and a percent-encoded `grpc-message` — so a
-//! tonic client sees e.g. `Code::Unauthenticated` with the message.
+//! tonic client sees e.g. `Code::Unauthenticated` with the message. gRPC-Web requests
+//! (`application/grpc-web`, `application/grpc-web-text`, with any `+proto`/`+json` suffix) get
+//! the same answer with their own content type ([`Protocol`]).
+//!
+//! With the `tonic` feature the answer also carries Google's rich error model in
+//! `grpc-status-details-bin`: a `google.rpc.Status` (code and message equal to `grpc-status` and
+//! the unencoded `grpc-message`) whose details hold
+//!
+//! - `google.rpc.ErrorInfo`: `reason` is the kind in UPPER_SNAKE_CASE, as the
+//!   [`Google`](super::Google) format renders it (`TOKEN_EXPIRED`), `domain` the configured
+//!   domain ([`DEFAULT_DOMAIN`] unless set with
+//!   [`ErrorEnvelopeLayer::grpc_domain`](crate::ErrorEnvelopeLayer::grpc_domain)), and
+//!   `metadata` `{"code": ...}` when the error has a vendor code;
+//! - `google.rpc.BadRequest` with one field violation per [`FieldViolation`](crate::FieldViolation),
+//!   its `field` the AIP-193 path (`name`, `address.city`, `query.page`);
+//! - `google.rpc.RetryInfo` when the error has a retry-after (a 429 or 503);
+//! - `google.rpc.RequestInfo` with the correlation id the envelope uses (`x-request-id`).
+//!
+//! The details are the same whichever format the envelope renders for HTTP. A tonic client reads
+//! them with `tonic_types::StatusExt::get_error_details`. A handler's `Err(api_error.into())`
+//! carries the same details ([`status`] to set the domain and the request id).
 //!
 //! ```
-//! use tower_envelope::format::grpc::{self, GrpcCode};
+//! use tower_envelope::format::grpc::{self, GrpcCode, Protocol};
 //! use tower_envelope::{ApiError, ErrorKind};
 //!
 //! assert_eq!(grpc::code(ErrorKind::TokenExpired), GrpcCode::Unauthenticated);
 //! assert_eq!(grpc::encode_message("50% off\n").to_str().unwrap(), "50%25 off%0A");
-//! let headers = grpc::headers(&ApiError::new(ErrorKind::NotFound, "no such method"), "");
+//! let error = ApiError::new(ErrorKind::NotFound, "no such method");
+//! let headers = grpc::trailers_only(&error, "", Protocol::GrpcWeb, "req-1", "api.example.com");
 //! assert_eq!(headers["grpc-status"], "12");
+//! assert_eq!(headers["content-type"], "application/grpc-web+proto");
+//! # #[cfg(feature = "tonic")]
+//! assert!(headers.contains_key("grpc-status-details-bin"));
 //! ```
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 
+use super::RequestId;
+use crate::body::ResponseBody;
 use crate::error::{ApiError, ErrorKind};
+
+#[cfg(feature = "tonic")]
+mod details;
+#[cfg(feature = "tonic")]
+pub use details::status;
 
 /// The gRPC status codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -116,15 +147,126 @@ pub fn encode_message(message: &str) -> HeaderValue {
     HeaderValue::from_bytes(&out).expect("percent-encoded bytes are visible ASCII")
 }
 
+/// The name of the header carrying the encoded `google.rpc.Status` (feature `tonic`).
+pub const STATUS_DETAILS_HEADER: &str = "grpc-status-details-bin";
+
+/// The `ErrorInfo.domain` of the rich details unless one is configured: `"localhost"`, as the
+/// [`Google`](super::Google) format's default. Set your service's name (`"api.example.com"`).
+pub const DEFAULT_DOMAIN: &str = "localhost";
+
+/// The flavour of gRPC a request speaks, read from its `Content-Type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// gRPC over HTTP/2: `application/grpc`, `application/grpc+proto`, ...
+    Grpc,
+    /// gRPC-Web, binary: `application/grpc-web`, `application/grpc-web+proto`, ...
+    GrpcWeb,
+    /// gRPC-Web, base64 text: `application/grpc-web-text`, `application/grpc-web-text+proto`, ...
+    GrpcWebText,
+}
+
+impl Protocol {
+    /// The protocol of a request with this `Content-Type`, or `None` when it is not gRPC.
+    ///
+    /// ```
+    /// use tower_envelope::format::grpc::Protocol;
+    /// use http::HeaderValue;
+    ///
+    /// let ct = HeaderValue::from_static("application/grpc-web-text+proto");
+    /// assert_eq!(Protocol::from_content_type(Some(&ct)), Some(Protocol::GrpcWebText));
+    /// assert_eq!(Protocol::from_content_type(None), None);
+    /// ```
+    pub fn from_content_type(content_type: Option<&HeaderValue>) -> Option<Self> {
+        let b = content_type?.as_bytes();
+        if b.len() < 16 || !b[..16].eq_ignore_ascii_case(b"application/grpc") {
+            return None;
+        }
+        let rest = &b[16..];
+        let starts = |prefix: &[u8]| {
+            rest.len() >= prefix.len() && rest[..prefix.len()].eq_ignore_ascii_case(prefix)
+        };
+        Some(if starts(b"-web-text") {
+            Self::GrpcWebText
+        } else if starts(b"-web") {
+            Self::GrpcWeb
+        } else {
+            Self::Grpc
+        })
+    }
+
+    /// The `Content-Type` of an error answer in this protocol (gRPC-Web's as its proxies send it).
+    pub const fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Self::Grpc => "application/grpc",
+            Self::GrpcWeb => "application/grpc-web+proto",
+            Self::GrpcWebText => "application/grpc-web-text+proto",
+        })
+    }
+}
+
 /// The headers of a trailers-only gRPC error response for `error`; an empty message is replaced
-/// by `default_message`.
+/// by `default_message`. No rich details: see [`trailers_only`] for the envelope's full answer.
 pub fn headers(error: &ApiError, default_message: &str) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(3);
-    let message = match error.message() {
-        "" => default_message,
+    status_headers(&mut headers, error, message(error, default_message));
+    headers.insert(CONTENT_TYPE, Protocol::Grpc.content_type());
+    headers
+}
+
+/// The headers of the envelope's trailers-only answer to a `protocol` request failing with
+/// `error`: the content type, `grpc-status`, the percent-encoded `grpc-message` (an empty message
+/// is replaced by `default_message`) and, with the `tonic` feature, `grpc-status-details-bin`
+/// (see the [module docs](self)) naming `domain` and `request_id`.
+pub fn trailers_only(
+    error: &ApiError,
+    default_message: &str,
+    protocol: Protocol,
+    request_id: &str,
+    domain: &str,
+) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(5);
+    let message = message(error, default_message);
+    headers.insert(CONTENT_TYPE, protocol.content_type());
+    status_headers(&mut headers, error, message);
+    #[cfg(feature = "tonic")]
+    headers.insert(
+        HeaderName::from_static(STATUS_DETAILS_HEADER),
+        details::header_value(error, message, domain, Some(request_id)),
+    );
+    #[cfg(not(feature = "tonic"))]
+    let _ = (request_id, domain);
+    headers
+}
+
+/// The envelope's trailers-only answer (no body) to a `protocol` request failing with `error`.
+pub(crate) fn response<B>(
+    error: &ApiError,
+    default_message: &str,
+    protocol: Protocol,
+    request_id: &RequestId,
+    domain: &str,
+) -> http::Response<ResponseBody<B>> {
+    let mut response = http::Response::new(ResponseBody::empty());
+    *response.headers_mut() = trailers_only(
+        error,
+        default_message,
+        protocol,
+        request_id.as_str(),
+        domain,
+    );
+    response
+}
+
+/// The message of `error`, or `default` when it has none.
+fn message<'a>(error: &'a ApiError, default: &'a str) -> &'a str {
+    match error.message() {
+        "" => default,
         m => m,
-    };
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    }
+}
+
+fn status_headers(headers: &mut HeaderMap, error: &ApiError, message: &str) {
     headers.insert(
         HeaderName::from_static("grpc-status"),
         HeaderValue::from(u16::from(code(error.kind()).as_u8())),
@@ -135,25 +277,10 @@ pub fn headers(error: &ApiError, default_message: &str) -> HeaderMap {
             encode_message(message),
         );
     }
-    headers
 }
 
-/// True when a request's `Content-Type` marks it as gRPC (`application/grpc`, `+proto`, ...).
+/// True when a request's `Content-Type` marks it as gRPC (`application/grpc`, `+proto`,
+/// `-web`, ...); [`Protocol::from_content_type`] tells which.
 pub fn is_grpc(content_type: Option<&HeaderValue>) -> bool {
-    content_type.is_some_and(|ct| {
-        let b = ct.as_bytes();
-        b.len() >= 16 && b[..16].eq_ignore_ascii_case(b"application/grpc")
-    })
-}
-
-#[cfg(feature = "tonic")]
-impl From<ApiError> for tonic::Status {
-    fn from(error: ApiError) -> Self {
-        let code = tonic::Code::from_i32(i32::from(code(error.kind()).as_u8()));
-        let message = match error.message() {
-            "" => error.kind().description(),
-            m => m,
-        };
-        tonic::Status::new(code, message)
-    }
+    Protocol::from_content_type(content_type).is_some()
 }
