@@ -213,7 +213,11 @@ pub fn app(format: Arc<dyn Format>) -> Router {
         .require_scope(Method::DELETE, "admin")
         .allow_anonymous(|parts| !routable(&parts.method, parts.uri.path()));
     let stack = ServiceBuilder::new()
-        .layer(ErrorEnvelopeLayer::new(format).catch_panic())
+        .layer(
+            ErrorEnvelopeLayer::new(format)
+                .catch_panic()
+                .grpc_domain("demo.example.com"),
+        )
         .layer(auth)
         .layer(UrlEncodingLayer::new())
         .layer(ContentTypeLayer::json())
