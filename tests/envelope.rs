@@ -633,8 +633,14 @@ async fn grpc_requests_get_a_grpc_status() {
         for (sent, answered) in [
             ("application/grpc-web", "application/grpc-web+proto"),
             ("application/grpc-web+proto", "application/grpc-web+proto"),
-            ("application/grpc-web-text", "application/grpc-web-text+proto"),
-            ("Application/gRPC-Web-Text+proto", "application/grpc-web-text+proto"),
+            (
+                "application/grpc-web-text",
+                "application/grpc-web-text+proto",
+            ),
+            (
+                "Application/gRPC-Web-Text+proto",
+                "application/grpc-web-text+proto",
+            ),
         ] {
             let req = Request::post("/typed/7")
                 .header(CONTENT_TYPE, sent)

@@ -492,6 +492,49 @@ async fn every_format_sends_the_same_details() {
     );
 }
 
+/// A handler may report as many violations as a request has bad fields: the details keep the
+/// first that fit, so that the trailers stay under the 8 KiB metadata limit of gRPC clients.
+#[test]
+fn many_violations_keep_the_details_readable() {
+    let long = "x".repeat(250);
+    let error = ApiError::new(ErrorKind::InvalidInput, "the machine is invalid").with_violations(
+        (0..500).map(|i| FieldViolation::new(["body".to_owned(), format!("f{i}")], long.clone())),
+    );
+    let headers = grpc::trailers_only(&error, "", Protocol::Grpc, "req-many", DOMAIN);
+    let value = &headers[grpc::STATUS_DETAILS_HEADER];
+    assert!(value.len() < 4 * 1024, "{} bytes", value.len());
+    let status = tonic::Status::from_header_map(&headers).unwrap();
+    let details = status.get_error_details();
+    let kept = &details.bad_request().unwrap().field_violations;
+    assert!(!kept.is_empty() && kept.len() < 500);
+    assert_eq!(kept[0].field, "f0");
+    assert_eq!(kept.last().unwrap().field, format!("f{}", kept.len() - 1));
+    let kept_bytes: usize = kept
+        .iter()
+        .map(|v| v.field.len() + v.description.len())
+        .sum();
+    assert!(kept_bytes <= grpc::MAX_VIOLATION_BYTES);
+    assert_eq!(details.request_info().unwrap().request_id, "req-many");
+
+    // One violation over the budget on its own is still sent.
+    let huge = ApiError::from_kind(ErrorKind::InvalidInput).with_violation(FieldViolation::new(
+        ["body", "a"]
+            .into_iter()
+            .chain(std::iter::repeat_n("segment", 400)),
+        "too deep",
+    ));
+    let status = grpc::status(&huge, DOMAIN, None);
+    assert_eq!(
+        status
+            .get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations
+            .len(),
+        1
+    );
+}
+
 /// Pins the bytes of one `grpc-status-details-bin`: a `google.rpc.Status` whose details are, in
 /// tonic-types' order, `RetryInfo`, `ErrorInfo`, `BadRequest` and `RequestInfo`.
 #[test]

@@ -119,7 +119,8 @@ impl<F: Format> ErrorEnvelopeLayer<F> {
 
     /// The `ErrorInfo.domain` of the rich details on gRPC answers (feature `tonic`; default
     /// [`DEFAULT_DOMAIN`](crate::format::grpc::DEFAULT_DOMAIN), `"localhost"`): your service's
-    /// name, e.g. `"api.example.com"`. See [`format::grpc`](crate::format::grpc).
+    /// name, e.g. `"api.example.com"`. See [`format::grpc`](crate::format::grpc). The
+    /// [`Google`] format's JSON names its own domain ([`Google::with_domain`]): give both the same.
     pub fn grpc_domain(mut self, domain: impl Into<Cow<'static, str>>) -> Self {
         self.config.grpc_domain = domain.into();
         self

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use http::HeaderValue;
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
-use super::{code, message, DEFAULT_DOMAIN};
+use super::{code, message, DEFAULT_DOMAIN, MAX_VIOLATION_BYTES};
 use crate::error::ApiError;
 use crate::format::{code_text, google};
 
@@ -72,16 +72,7 @@ fn details(error: &ApiError, domain: &str, request_id: Option<&str>) -> ErrorDet
         .collect();
     details.set_error_info(google::reason(error.kind()), domain, metadata);
     if !error.violations().is_empty() {
-        let violations: Vec<FieldViolation> = error
-            .violations()
-            .iter()
-            .map(|v| {
-                let mut out = FieldViolation::new(google::field_path(v.location()), v.message());
-                out.reason = v.reason().unwrap_or_default().to_owned();
-                out
-            })
-            .collect();
-        details.set_bad_request(violations);
+        details.set_bad_request(violations(error));
     }
     if let Some(delay) = error.retry_after() {
         details.set_retry_info(Some(delay));
@@ -90,6 +81,24 @@ fn details(error: &ApiError, domain: &str, request_id: Option<&str>) -> ErrorDet
         details.set_request_info(id, "");
     }
     details
+}
+
+fn violations(error: &ApiError) -> Vec<FieldViolation> {
+    let mut budget = MAX_VIOLATION_BYTES;
+    let mut out = Vec::new();
+    for v in error.violations() {
+        let field = google::field_path(v.location());
+        let reason = v.reason().unwrap_or_default();
+        let size = field.len() + v.message().len() + reason.len();
+        if size > budget && !out.is_empty() {
+            break;
+        }
+        budget = budget.saturating_sub(size);
+        let mut violation = FieldViolation::new(field, v.message());
+        violation.reason = reason.to_owned();
+        out.push(violation);
+    }
+    out
 }
 
 impl From<ApiError> for tonic::Status {

@@ -17,7 +17,8 @@
 //!   [`ErrorEnvelopeLayer::grpc_domain`](crate::ErrorEnvelopeLayer::grpc_domain)), and
 //!   `metadata` `{"code": ...}` when the error has a vendor code;
 //! - `google.rpc.BadRequest` with one field violation per [`FieldViolation`](crate::FieldViolation),
-//!   its `field` the AIP-193 path (`name`, `address.city`, `query.page`);
+//!   its `field` the AIP-193 path (`name`, `address.city`, `query.page`), as many as fit in
+//!   [`MAX_VIOLATION_BYTES`];
 //! - `google.rpc.RetryInfo` when the error has a retry-after (a 429 or 503);
 //! - `google.rpc.RequestInfo` with the correlation id the envelope uses (`x-request-id`).
 //!
@@ -153,6 +154,12 @@ pub const STATUS_DETAILS_HEADER: &str = "grpc-status-details-bin";
 /// The `ErrorInfo.domain` of the rich details unless one is configured: `"localhost"`, as the
 /// [`Google`](super::Google) format's default. Set your service's name (`"api.example.com"`).
 pub const DEFAULT_DOMAIN: &str = "localhost";
+
+/// The most bytes of field violations (paths, descriptions, reasons) the details' `BadRequest`
+/// carries: the first violations that fit, and always the first. gRPC clients refuse metadata
+/// over 8 KiB by default (grpc-java, gRPC C-core and so Python's grpcio), and the details share
+/// that with `grpc-message`.
+pub const MAX_VIOLATION_BYTES: usize = 2048;
 
 /// The flavour of gRPC a request speaks, read from its `Content-Type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
