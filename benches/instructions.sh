@@ -16,13 +16,13 @@ declare -A base
 for b in bare bare404 ap_bare ap_bare404; do base[$b]=$(count "$b"); done
 over() { echo $(( ($(count "$1") - base[$2]) / N )); }
 declare -A r
-for c in envelope auth url ct limit stack th_bearer th_limit th_stack reject; do r[$c]=$(over "$c" bare); done
+for c in envelope auth url ct limit stack th_bearer th_limit th_stack reject grpc_reject; do r[$c]=$(over "$c" bare); done
 r[rewrite404]=$(over rewrite404 bare404)
 r[rewrite404_problem]=$(over rewrite404_problem bare404)
 r[ap_pass]=$(over ap_pass ap_bare)
 r[ap_rewrite404]=$(over ap_rewrite404 ap_bare404)
 printf '%-20s %s\n' configuration "instructions/request over its bare service"
-for c in envelope auth url ct limit stack reject rewrite404 rewrite404_problem th_bearer th_limit th_stack ap_pass ap_rewrite404; do
+for c in envelope auth url ct limit stack reject grpc_reject rewrite404 rewrite404_problem th_bearer th_limit th_stack ap_pass ap_rewrite404; do
   printf '%-20s %d\n' "$c" "${r[$c]}"
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }

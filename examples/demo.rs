@@ -212,7 +212,11 @@ pub fn app(format: Arc<dyn Format>) -> Router {
         // Around every route and the router's 404/405: the envelope renders all of them.
         .layer(
             ServiceBuilder::new()
-                .layer(ErrorEnvelopeLayer::new(format).catch_panic())
+                .layer(
+                    ErrorEnvelopeLayer::new(format)
+                        .catch_panic()
+                        .grpc_domain("demo.example.com"),
+                )
                 .layer(UrlEncodingLayer::new())
                 .layer(ContentTypeLayer::json())
                 .layer(BodyLimitLayer::new(4096))

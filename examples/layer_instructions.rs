@@ -8,7 +8,7 @@
 //! ```
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Method, Request, Response};
 use http_body_util::Full;
 use tower::{Layer, Service, ServiceBuilder};
@@ -76,7 +76,7 @@ const AXUM07_OK: Axum07 = Axum07(b"ok", http::StatusCode::OK);
 const AXUM07_NOT_FOUND: Axum07 = Axum07(b"", http::StatusCode::NOT_FOUND);
 
 fn main() {
-    let usage = "usage: layer_instructions none|bare|bare404|envelope|auth|url|ct|limit|stack|th_bearer|th_limit|th_stack|ap_bare|ap_bare404|ap_pass|ap_rewrite404|reject|rewrite404|rewrite404_problem N";
+    let usage = "usage: layer_instructions none|bare|bare404|envelope|auth|url|ct|limit|stack|th_bearer|th_limit|th_stack|ap_bare|ap_bare404|ap_pass|ap_rewrite404|reject|grpc_reject|rewrite404|rewrite404_problem N";
     let which = std::env::args().nth(1).expect(usage);
     let n: usize = std::env::args()
         .nth(2)
@@ -147,15 +147,24 @@ fn main() {
             tower_http::limit::RequestBodyLimitLayer::new(4096).layer(BARE),
             n,
         ),
-        "reject" => {
+        "reject" | "grpc_reject" => {
             let mut svc = ServiceBuilder::new()
                 .layer(ErrorEnvelopeLayer::defender())
                 .layer(AuthTokenLayer::bearer(tokens()).insert_principal(false))
                 .service(BARE);
+            let grpc = which == "grpc_reject";
             let reqs: Vec<_> = (0..n)
                 .map(|_| {
                     let mut r = req();
                     r.headers_mut().remove(AUTHORIZATION);
+                    if grpc {
+                        // The same call made by a gRPC client: a trailers-only gRPC status.
+                        *r.uri_mut() = http::Uri::from_static("/api.Machines/Create");
+                        r.headers_mut()
+                            .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+                        r.headers_mut()
+                            .insert("te", HeaderValue::from_static("trailers"));
+                    }
                     r
                 })
                 .collect();

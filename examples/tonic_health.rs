@@ -1,8 +1,9 @@
 //! A tonic gRPC server (the standard health service) behind `AuthTokenLayer` and
-//! `ErrorEnvelopeLayer`: a client without a token gets `Code::Unauthenticated`, not JSON.
+//! `ErrorEnvelopeLayer`: a client without a token gets `Code::Unauthenticated`, not JSON, with
+//! Google's rich error details (`ErrorInfo`, `RequestInfo`) in `grpc-status-details-bin`.
 //!
 //! ```sh
-//! cargo run --example tonic_health          # serves on 127.0.0.1:50051
+//! cargo run --example tonic_health --features tonic    # serves on 127.0.0.1:50051
 //! grpcurl -plaintext 127.0.0.1:50051 grpc.health.v1.Health/Check                     # Unauthenticated
 //! grpcurl -plaintext -H 'authorization: Bearer grpc-token' 127.0.0.1:50051 grpc.health.v1.Health/Check
 //! ```
@@ -25,8 +26,8 @@ pub async fn serve(
         .await;
     let tokens = StaticTokens::new().token("grpc-token", ["health"]);
     Server::builder()
-        // Outermost: failures below leave as gRPC statuses (gRPC requests get no JSON).
-        .layer(ErrorEnvelopeLayer::defender())
+        // Outermost: failures below leave as gRPC statuses with details naming this domain.
+        .layer(ErrorEnvelopeLayer::defender().grpc_domain("health.example.com"))
         .layer(AuthTokenLayer::bearer(tokens).require_scope(http::Method::POST, "health"))
         .add_service(health)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)

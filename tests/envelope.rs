@@ -629,6 +629,35 @@ async fn grpc_requests_get_a_grpc_status() {
         assert_eq!(r.headers["grpc-message"], "Machine 7 was not found");
         assert!(r.headers.contains_key("x-request-id"));
 
+        // gRPC-Web, binary and text: the same answer with the protocol's own content type.
+        for (sent, answered) in [
+            ("application/grpc-web", "application/grpc-web+proto"),
+            ("application/grpc-web+proto", "application/grpc-web+proto"),
+            (
+                "application/grpc-web-text",
+                "application/grpc-web-text+proto",
+            ),
+            (
+                "Application/gRPC-Web-Text+proto",
+                "application/grpc-web-text+proto",
+            ),
+        ] {
+            let req = Request::post("/typed/7")
+                .header(CONTENT_TYPE, sent)
+                .body(Body::empty())
+                .unwrap();
+            let r = send_to(fmt, req).await;
+            assert_eq!(r.status, StatusCode::OK, "{fmt:?}");
+            assert_eq!(r.headers[CONTENT_TYPE], answered);
+            assert_eq!(r.headers["grpc-status"], "5");
+            assert_eq!(r.headers["grpc-message"], "Machine 7 was not found");
+            assert_eq!(
+                r.headers.contains_key("grpc-status-details-bin"),
+                cfg!(feature = "tonic")
+            );
+            assert!(r.body.is_empty());
+        }
+
         // gRPC is carried by POST only: another method with a gRPC content type gets the
         // format's JSON.
         let req = Request::get("/typed/7")

@@ -26,7 +26,7 @@ use crate::BoxError;
 /// format asks for it (`Accept` for Edgio, the path for `Problem::with_instance`).
 pub(crate) struct RequestInfo {
     pub(crate) method: Method,
-    pub(crate) grpc: bool,
+    pub(crate) grpc: Option<grpc::Protocol>,
     /// The raw request id header, validated only when an error is rendered.
     pub(crate) request_id: RawRequestId,
     pub(crate) accept: Option<HeaderValue>,
@@ -257,11 +257,18 @@ fn render<F: Format, B>(
         head.headers.remove(X_REQUEST_ID);
     }
     let id_value = insert.then(|| id.to_header_value());
-    if info.grpc {
+    if let Some(protocol) = info.grpc {
         let default = config.format.default_message(error.kind());
         head.status = http::StatusCode::OK;
         drop_body_headers(&mut head.headers);
-        head.headers.extend(grpc::headers(&error, default));
+        grpc::write_trailers_only(
+            &mut head.headers,
+            &error,
+            default,
+            protocol,
+            id.as_str(),
+            &config.grpc_domain,
+        );
         if let Some(value) = id_value {
             head.headers.insert(id_header.clone(), value);
         }

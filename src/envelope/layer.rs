@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::header::HeaderName;
@@ -23,6 +24,7 @@ pub(crate) struct Config<F> {
     pub(crate) request_id_header: HeaderName,
     pub(crate) max_error_body: usize,
     pub(crate) catch_panic: bool,
+    pub(crate) grpc_domain: Cow<'static, str>,
 }
 
 impl<F: std::fmt::Debug> std::fmt::Debug for ErrorEnvelopeLayer<F> {
@@ -32,6 +34,7 @@ impl<F: std::fmt::Debug> std::fmt::Debug for ErrorEnvelopeLayer<F> {
             .field("request_id_header", &self.config.request_id_header)
             .field("max_error_body", &self.config.max_error_body)
             .field("catch_panic", &self.config.catch_panic)
+            .field("grpc_domain", &self.config.grpc_domain)
             .finish()
     }
 }
@@ -88,6 +91,7 @@ impl<F: Format> ErrorEnvelopeLayer<F> {
                 request_id_header: HeaderName::from_static(REQUEST_ID_HEADER),
                 max_error_body: DEFAULT_MAX_ERROR_BODY,
                 catch_panic: false,
+                grpc_domain: Cow::Borrowed(crate::format::grpc::DEFAULT_DOMAIN),
             },
         }
     }
@@ -110,6 +114,15 @@ impl<F: Format> ErrorEnvelopeLayer<F> {
     /// (default [`DEFAULT_MAX_ERROR_BODY`]). A larger body is dropped, never buffered whole.
     pub fn max_error_body(mut self, bytes: usize) -> Self {
         self.config.max_error_body = bytes;
+        self
+    }
+
+    /// The `ErrorInfo.domain` of the rich details on gRPC answers (feature `tonic`; default
+    /// [`DEFAULT_DOMAIN`](crate::format::grpc::DEFAULT_DOMAIN), `"localhost"`): your service's
+    /// name, e.g. `"api.example.com"`. See [`format::grpc`](crate::format::grpc). The
+    /// [`Google`] format's JSON names its own domain ([`Google::with_domain`]): give both the same.
+    pub fn grpc_domain(mut self, domain: impl Into<Cow<'static, str>>) -> Self {
+        self.config.grpc_domain = domain.into();
         self
     }
 }

@@ -25,7 +25,9 @@
 //! otherwise a fresh UUID v4, generated only on the error path) is set on the error response and
 //! in the body where the format has a slot; the original error response's headers survive except
 //! `Content-Type`, `Content-Length` and `Transfer-Encoding`; a `HEAD` request gets no body; a gRPC
-//! request (a POST with `content-type: application/grpc*`) gets a trailers-only gRPC status instead of JSON.
+//! request (a POST with `content-type: application/grpc*`, gRPC-Web included) gets a trailers-only
+//! gRPC status instead of JSON, with Google's rich details under the `tonic` feature (see
+//! [`format::grpc`](crate::format::grpc)).
 //!
 //! The service's error type is [`Infallible`](std::convert::Infallible), so it drops straight into
 //! `axum::Router::layer` and `tonic::transport::Server::layer`.

@@ -12,7 +12,7 @@ use super::future::{RequestInfo, ResponseFuture};
 use super::layer::Config;
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ErrorKind};
-use crate::format::grpc::is_grpc;
+use crate::format::grpc::Protocol;
 use crate::format::Format;
 use crate::headers;
 use crate::request_id::RawRequestId;
@@ -120,9 +120,9 @@ where
         let (request_id, grpc) = if post {
             let (id, content_type) =
                 headers::first_two(headers, &config.request_id_header, &CONTENT_TYPE);
-            (id, is_grpc(content_type))
+            (id, Protocol::from_content_type(content_type))
         } else {
-            (headers.get(&config.request_id_header), false)
+            (headers.get(&config.request_id_header), None)
         };
         // Only what rendering an error needs, kept as shared values: the id is validated, the
         // `Accept` and the path read, only if an error is rendered.

@@ -49,7 +49,7 @@ impl Google {
     /// AIP-193 errors with the domain `"localhost"`; set yours with [`Google::with_domain`].
     pub const fn new() -> Self {
         Self {
-            domain: Cow::Borrowed("localhost"),
+            domain: Cow::Borrowed(grpc::DEFAULT_DOMAIN),
         }
     }
 
@@ -65,7 +65,7 @@ const PARTS: [&str; 4] = ["body", "query", "path", "header"];
 /// AIP-193's `field` is a path into the request body (`name`, `address.city`): a body location
 /// drops its `body` segment; query, path and header locations keep theirs (`query.page`), and so
 /// does a body location that would otherwise read as one of them (`body.query.q`, `body`).
-fn field_path(location: &[Cow<'static, str>]) -> String {
+pub(super) fn field_path(location: &[Cow<'static, str>]) -> String {
     match location.split_first() {
         Some((first, rest))
             if first == "body" && rest.first().is_some_and(|f| !PARTS.contains(&&**f)) =>
@@ -89,7 +89,8 @@ fn field_location(field: &str) -> Vec<String> {
     location
 }
 
-fn reason(kind: ErrorKind) -> String {
+/// The `ErrorInfo.reason` of a kind, here and in gRPC details: its slug in UPPER_SNAKE_CASE.
+pub(super) fn reason(kind: ErrorKind) -> String {
     kind.slug().to_ascii_uppercase()
 }
 

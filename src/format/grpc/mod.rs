@@ -1,0 +1,283 @@
+//! gRPC: the status a gRPC client sees for an [`ApiError`].
+//!
+//! A request whose `Content-Type` starts with `application/grpc` gets no JSON body from the
+//! envelope, whatever the format: it gets a *trailers-only* response — HTTP 200,
+//! `content-type: application/grpc`, `grpc-status` and a percent-encoded `grpc-message` — so a
+//! tonic client sees e.g. `Code::Unauthenticated` with the message. gRPC-Web requests
+//! (`application/grpc-web`, `application/grpc-web-text`, with any `+proto`/`+json` suffix) get
+//! the same answer with their own content type ([`Protocol`]).
+//!
+//! With the `tonic` feature the answer also carries Google's rich error model in
+//! `grpc-status-details-bin`: a `google.rpc.Status` (code and message equal to `grpc-status` and
+//! the unencoded `grpc-message`) whose details hold
+//!
+//! - `google.rpc.ErrorInfo`: `reason` is the kind in UPPER_SNAKE_CASE, as the
+//!   [`Google`](super::Google) format renders it (`TOKEN_EXPIRED`), `domain` the configured
+//!   domain ([`DEFAULT_DOMAIN`] unless set with
+//!   [`ErrorEnvelopeLayer::grpc_domain`](crate::ErrorEnvelopeLayer::grpc_domain)), and
+//!   `metadata` `{"code": ...}` when the error has a vendor code;
+//! - `google.rpc.BadRequest` with one field violation per [`FieldViolation`](crate::FieldViolation),
+//!   its `field` the AIP-193 path (`name`, `address.city`, `query.page`), as many as fit in
+//!   [`MAX_VIOLATION_BYTES`];
+//! - `google.rpc.RetryInfo` when the error has a retry-after (a 429 or 503);
+//! - `google.rpc.RequestInfo` with the correlation id the envelope uses (`x-request-id`).
+//!
+//! The details are the same whichever format the envelope renders for HTTP. A tonic client reads
+//! them with `tonic_types::StatusExt::get_error_details`. A handler's `Err(api_error.into())`
+//! carries the same details ([`status`] to set the domain and the request id).
+//!
+//! ```
+//! use tower_envelope::format::grpc::{self, GrpcCode, Protocol};
+//! use tower_envelope::{ApiError, ErrorKind};
+//!
+//! assert_eq!(grpc::code(ErrorKind::TokenExpired), GrpcCode::Unauthenticated);
+//! assert_eq!(grpc::encode_message("50% off\n").to_str().unwrap(), "50%25 off%0A");
+//! let error = ApiError::new(ErrorKind::NotFound, "no such method");
+//! let headers = grpc::trailers_only(&error, "", Protocol::GrpcWeb, "req-1", "api.example.com");
+//! assert_eq!(headers["grpc-status"], "12");
+//! assert_eq!(headers["content-type"], "application/grpc-web+proto");
+//! # #[cfg(feature = "tonic")]
+//! assert!(headers.contains_key("grpc-status-details-bin"));
+//! ```
+
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+
+use crate::error::{ApiError, ErrorKind};
+
+#[cfg(feature = "tonic")]
+mod details;
+#[cfg(feature = "tonic")]
+pub use details::status;
+
+/// The gRPC status codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+#[allow(missing_docs)]
+pub enum GrpcCode {
+    Ok = 0,
+    Cancelled = 1,
+    Unknown = 2,
+    InvalidArgument = 3,
+    DeadlineExceeded = 4,
+    NotFound = 5,
+    AlreadyExists = 6,
+    PermissionDenied = 7,
+    ResourceExhausted = 8,
+    FailedPrecondition = 9,
+    Aborted = 10,
+    OutOfRange = 11,
+    Unimplemented = 12,
+    Internal = 13,
+    Unavailable = 14,
+    DataLoss = 15,
+    Unauthenticated = 16,
+}
+
+impl GrpcCode {
+    /// The numeric code.
+    pub const fn as_u8(self) -> u8 {
+        self as u8
+    }
+
+    /// The canonical UPPER_SNAKE name, e.g. `"UNAUTHENTICATED"` (also Google's `status`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Ok => "OK",
+            Self::Cancelled => "CANCELLED",
+            Self::Unknown => "UNKNOWN",
+            Self::InvalidArgument => "INVALID_ARGUMENT",
+            Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            Self::NotFound => "NOT_FOUND",
+            Self::AlreadyExists => "ALREADY_EXISTS",
+            Self::PermissionDenied => "PERMISSION_DENIED",
+            Self::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            Self::FailedPrecondition => "FAILED_PRECONDITION",
+            Self::Aborted => "ABORTED",
+            Self::OutOfRange => "OUT_OF_RANGE",
+            Self::Unimplemented => "UNIMPLEMENTED",
+            Self::Internal => "INTERNAL",
+            Self::Unavailable => "UNAVAILABLE",
+            Self::DataLoss => "DATA_LOSS",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+        }
+    }
+}
+
+/// The gRPC code for a kind.
+pub const fn code(kind: ErrorKind) -> GrpcCode {
+    use ErrorKind as K;
+    match kind {
+        K::BadRequest
+        | K::InvalidInput
+        | K::MissingParameter
+        | K::InvalidRequestBody
+        | K::InvalidUrl
+        | K::UnsupportedMediaType
+        | K::NotAcceptable
+        | K::LengthRequired
+        | K::UnprocessableEntity => GrpcCode::InvalidArgument,
+        K::Unauthorized | K::TokenExpired => GrpcCode::Unauthenticated,
+        K::InsufficientScope | K::Forbidden => GrpcCode::PermissionDenied,
+        K::ResourceNotFound => GrpcCode::NotFound,
+        K::NotFound | K::MethodNotAllowed | K::NotImplemented => GrpcCode::Unimplemented,
+        K::Conflict => GrpcCode::AlreadyExists,
+        K::PayloadTooLarge | K::TooManyRequests => GrpcCode::ResourceExhausted,
+        K::UpstreamTimeout | K::RequestTimeout => GrpcCode::DeadlineExceeded,
+        K::ServiceUnavailable
+        | K::BadGateway
+        | K::UpstreamInvalidCredentials
+        | K::UpstreamQueryInvalid => GrpcCode::Unavailable,
+        K::Internal => GrpcCode::Internal,
+    }
+}
+
+/// Percent-encodes a `grpc-message` as the gRPC HTTP/2 protocol asks: every byte outside
+/// printable ASCII (`0x20`–`0x7E`), and `%` itself, becomes `%XX`.
+pub fn encode_message(message: &str) -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = Vec::with_capacity(message.len() + 8);
+    for &b in message.as_bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        }
+    }
+    HeaderValue::from_bytes(&out).expect("percent-encoded bytes are visible ASCII")
+}
+
+/// The name of the header carrying the encoded `google.rpc.Status` (feature `tonic`).
+pub const STATUS_DETAILS_HEADER: &str = "grpc-status-details-bin";
+
+/// The `ErrorInfo.domain` of the rich details unless one is configured: `"localhost"`, as the
+/// [`Google`](super::Google) format's default. Set your service's name (`"api.example.com"`).
+pub const DEFAULT_DOMAIN: &str = "localhost";
+
+/// The most bytes of field violations (paths, descriptions, reasons) the details' `BadRequest`
+/// carries: the first violations that fit, and always the first. gRPC clients refuse metadata
+/// over 8 KiB by default (grpc-java, gRPC C-core and so Python's grpcio), and the details share
+/// that with `grpc-message`.
+pub const MAX_VIOLATION_BYTES: usize = 2048;
+
+/// The flavour of gRPC a request speaks, read from its `Content-Type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// gRPC over HTTP/2: `application/grpc`, `application/grpc+proto`, ...
+    Grpc,
+    /// gRPC-Web, binary: `application/grpc-web`, `application/grpc-web+proto`, ...
+    GrpcWeb,
+    /// gRPC-Web, base64 text: `application/grpc-web-text`, `application/grpc-web-text+proto`, ...
+    GrpcWebText,
+}
+
+impl Protocol {
+    /// The protocol of a request with this `Content-Type`, or `None` when it is not gRPC.
+    ///
+    /// ```
+    /// use tower_envelope::format::grpc::Protocol;
+    /// use http::HeaderValue;
+    ///
+    /// let ct = HeaderValue::from_static("application/grpc-web-text+proto");
+    /// assert_eq!(Protocol::from_content_type(Some(&ct)), Some(Protocol::GrpcWebText));
+    /// assert_eq!(Protocol::from_content_type(None), None);
+    /// ```
+    pub fn from_content_type(content_type: Option<&HeaderValue>) -> Option<Self> {
+        let b = content_type?.as_bytes();
+        if b.len() < 16 || !b[..16].eq_ignore_ascii_case(b"application/grpc") {
+            return None;
+        }
+        let rest = &b[16..];
+        let starts = |prefix: &[u8]| {
+            rest.len() >= prefix.len() && rest[..prefix.len()].eq_ignore_ascii_case(prefix)
+        };
+        Some(if starts(b"-web-text") {
+            Self::GrpcWebText
+        } else if starts(b"-web") {
+            Self::GrpcWeb
+        } else {
+            Self::Grpc
+        })
+    }
+
+    /// The `Content-Type` of an error answer in this protocol (gRPC-Web's as its proxies send it).
+    pub const fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Self::Grpc => "application/grpc",
+            Self::GrpcWeb => "application/grpc-web+proto",
+            Self::GrpcWebText => "application/grpc-web-text+proto",
+        })
+    }
+}
+
+/// The headers of a trailers-only gRPC error response for `error`; an empty message is replaced
+/// by `default_message`. No rich details: see [`trailers_only`] for the envelope's full answer.
+pub fn headers(error: &ApiError, default_message: &str) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(3);
+    status_headers(&mut headers, error, error.message_or(default_message));
+    headers.insert(CONTENT_TYPE, Protocol::Grpc.content_type());
+    headers
+}
+
+/// The headers of the envelope's trailers-only answer to a `protocol` request failing with
+/// `error`: the content type, `grpc-status`, the percent-encoded `grpc-message` (an empty message
+/// is replaced by `default_message`) and, with the `tonic` feature, `grpc-status-details-bin`
+/// (see the [module docs](self)) naming `domain` and `request_id`.
+pub fn trailers_only(
+    error: &ApiError,
+    default_message: &str,
+    protocol: Protocol,
+    request_id: &str,
+    domain: &str,
+) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(5);
+    write_trailers_only(
+        &mut headers,
+        error,
+        default_message,
+        protocol,
+        request_id,
+        domain,
+    );
+    headers
+}
+
+/// Writes the headers of [`trailers_only`] into `headers` (an error response's own head).
+pub(crate) fn write_trailers_only(
+    headers: &mut HeaderMap,
+    error: &ApiError,
+    default_message: &str,
+    protocol: Protocol,
+    request_id: &str,
+    domain: &str,
+) {
+    let message = error.message_or(default_message);
+    headers.insert(CONTENT_TYPE, protocol.content_type());
+    status_headers(headers, error, message);
+    #[cfg(feature = "tonic")]
+    headers.insert(
+        HeaderName::from_static(STATUS_DETAILS_HEADER),
+        details::header_value(error, message, domain, Some(request_id)),
+    );
+    #[cfg(not(feature = "tonic"))]
+    let _ = (request_id, domain);
+}
+
+fn status_headers(headers: &mut HeaderMap, error: &ApiError, message: &str) {
+    headers.insert(
+        HeaderName::from_static("grpc-status"),
+        HeaderValue::from(u16::from(code(error.kind()).as_u8())),
+    );
+    if !message.is_empty() {
+        headers.insert(
+            HeaderName::from_static("grpc-message"),
+            encode_message(message),
+        );
+    }
+}
+
+/// True when a request's `Content-Type` marks it as gRPC (`application/grpc`, `+proto`,
+/// `-web`, ...); [`Protocol::from_content_type`] tells which.
+pub fn is_grpc(content_type: Option<&HeaderValue>) -> bool {
+    Protocol::from_content_type(content_type).is_some()
+}
