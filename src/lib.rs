@@ -61,6 +61,8 @@
 //! - `axum`: `impl IntoResponse for ApiError`, so handlers return `Result<T, ApiError>`.
 //! - `tonic`: `impl From<ApiError> for tonic::Status`.
 //! - `tracing`: inner service errors are logged at error level with the correlation id.
+//! - `jwt`: [`auth::jwt`], JWT bearer tokens checked against a fixed key set or a JWKS URL
+//!   (signature, `exp`/`nbf`/`iss`/`aud`, scopes from `scp`/`scope`/`roles`), pure-Rust crypto.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
 

@@ -89,12 +89,16 @@ use crate::error::{ApiError, ErrorKind};
 use crate::format::tagged_response;
 
 mod async_layer;
+#[cfg(feature = "jwt")]
+pub mod jwt;
 mod scheme;
 mod validator;
 
 pub use async_layer::{AsyncAuthToken, AsyncAuthTokenLayer, AsyncResponseFuture};
 pub use scheme::{CredentialsError, Scheme};
-pub use validator::{AsyncTokenValidator, Principal, StaticTokens, TokenError, TokenValidator};
+pub use validator::{
+    AsyncTokenValidator, Claims, InvalidToken, Principal, StaticTokens, TokenError, TokenValidator,
+};
 
 /// The default `realm` of the `WWW-Authenticate` challenge.
 pub const DEFAULT_REALM: &str = "api";
@@ -174,7 +178,9 @@ impl Config {
 
     fn token_rejection(&self, error: TokenError) -> Rejection {
         let kind = match error {
-            TokenError::Expired => ErrorKind::TokenExpired,
+            TokenError::Expired | TokenError::Invalid(InvalidToken::Expired) => {
+                ErrorKind::TokenExpired
+            }
             TokenError::Unavailable => ErrorKind::ServiceUnavailable,
             _ => ErrorKind::Unauthorized,
         };
@@ -187,7 +193,7 @@ impl Config {
         }
         Rejection {
             error: ApiError::new(kind, message).with_target(self.scheme.label()),
-            challenge: Some(self.challenge_invalid.clone()),
+            challenge: Some(error.challenge(&self.challenge_invalid)),
         }
     }
 
