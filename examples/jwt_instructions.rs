@@ -87,7 +87,11 @@ fn fetched(key: &TestKey, n: usize) {
     let validator = JwksValidator::new(Jwks::with_fetcher(fetch), ISS, AUD);
     let token = token(key);
     runtime.block_on(validator.validate(&token)).unwrap();
-    run(AsyncAuthTokenLayer::bearer(validator).layer(BARE), &token, n);
+    run(
+        AsyncAuthTokenLayer::bearer(validator).layer(BARE),
+        &token,
+        n,
+    );
 }
 
 fn main() {

@@ -89,7 +89,7 @@ impl<F: JwksFetcher> Cache<F> {
 
     /// Waits for the fetch in flight to finish (it is bounded by the timeout).
     pub(crate) async fn wait(&self, mut fetched: watch::Receiver<u64>) {
-        let _ = tokio::time::timeout(self.timeout * 2, fetched.changed()).await;
+        let _ = tokio::time::timeout(self.timeout.saturating_mul(2), fetched.changed()).await;
     }
 
     /// Starts a fetch unless one is in flight; whether one is in flight now. Without a tokio
@@ -158,13 +158,13 @@ impl<F: JwksFetcher> Cache<F> {
                 .refetch
                 .saturating_mul(1 << state.failures.min(16).saturating_sub(1))
                 .min(self.refresh.max(self.refetch));
-            return Some(last_attempt + backoff);
+            return last_attempt.checked_add(backoff);
         }
         let ttl = state
             .max_age
             .unwrap_or(self.refresh)
             .clamp(self.refetch, MAX_REFRESH.max(self.refetch));
-        Some(state.last_success.unwrap_or(last_attempt) + ttl)
+        state.last_success.unwrap_or(last_attempt).checked_add(ttl)
     }
 
     /// Starts the background refresh once, from inside a tokio runtime.
