@@ -24,7 +24,9 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tower::{ServiceBuilder, ServiceExt};
-use tower_envelope::auth::jwt::{Jwks, JwksError, JwksValidator, JwtValidator, KeySet};
+use tower_envelope::auth::jwt::{
+    HttpFetcher, Jwks, JwksError, JwksValidator, JwtValidator, KeySet,
+};
 use tower_envelope::auth::{
     AsyncAuthTokenLayer, AsyncTokenValidator, AuthTokenLayer, Principal, TokenValidator,
 };
@@ -745,6 +747,36 @@ async fn keys_are_refreshed_in_the_background_on_max_age() {
     get(&validator, &valid(&rsa1().with_kid("rsa-9")))
         .await
         .assert_unavailable();
+}
+
+#[tokio::test]
+async fn keys_are_refreshed_on_the_interval_without_max_age() {
+    let (old, new) = (rsa1(), rsa2());
+    let issuer = Issuer::start(&[&old]).await;
+    let validator = issuer.validator_with(|jwks| {
+        jwks.refetch_interval(Duration::from_millis(100))
+            .refresh_interval(Duration::from_millis(300))
+    });
+    get(&validator, &valid(&old)).await.assert_ok("alice");
+    issuer.publish(&[&old, &new]);
+    wait_for_hits(&issuer, 2).await;
+    issuer.answer(StatusCode::SERVICE_UNAVAILABLE);
+    get(&validator, &valid(&new)).await.assert_ok("alice");
+}
+
+#[tokio::test]
+async fn a_fetch_that_hangs_or_overflows_fails_and_answers_503() {
+    let key = rsa1();
+    let hangs = || std::future::pending::<Result<Response<Bytes>, BoxError>>();
+    let jwks = Jwks::with_fetcher(hangs).timeout(Duration::from_millis(200));
+    let validator = JwksValidator::new(jwks, ISS, AUD);
+    get(&validator, &valid(&key)).await.assert_unavailable();
+
+    let issuer = Issuer::start(&[&key]).await;
+    let small = HttpFetcher::new(&issuer.url()).unwrap().max_size(100);
+    let validator = JwksValidator::new(Jwks::with_fetcher(small), ISS, AUD);
+    get(&validator, &valid(&key)).await.assert_unavailable();
+    assert_eq!(issuer.hits(), 1);
 }
 
 /// Waits (10 s at most) until the issuer has served `hits` requests.
