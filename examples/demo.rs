@@ -13,6 +13,10 @@
 //! `expired-token` (expired). GET/HEAD need `read`, POST/PUT/PATCH `write`, DELETE `admin`;
 //! `/healthz` needs no token, and a request the router cannot route (unknown path, unsupported
 //! method) is answered 404/405 whatever its token.
+//!
+//! With `--features jwt` and `--jwks-url URL --issuer ISS --audience AUD`, bearer tokens are
+//! JWTs checked against the keys at `URL` (plain http), with the same scope rules (scopes from
+//! `scp`, `scope` or `roles`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -236,13 +240,16 @@ pub async fn serve(
 struct Args {
     addr: SocketAddr,
     format: String,
+    jwt: Option<[String; 3]>,
 }
 
 fn args() -> Result<Args, String> {
     let mut parsed = Args {
         addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
         format: "defender".to_owned(),
+        jwt: None,
     };
+    let mut jwt: [Option<String>; 3] = Default::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -261,14 +268,27 @@ fn args() -> Result<Args, String> {
                 parsed.addr = v.parse().map_err(|e| format!("--addr {v}: {e}"))?;
             }
             "--format" => parsed.format = value()?,
+            "--jwks-url" => jwt[0] = Some(value()?),
+            "--issuer" => jwt[1] = Some(value()?),
+            "--audience" => jwt[2] = Some(value()?),
             "-h" | "--help" => {
                 return Err(format!(
-                    "usage: demo [--addr HOST:PORT] [--format {}]",
+                    "usage: demo [--addr HOST:PORT] [--format {}] [--jwks-url URL --issuer ISS --audience AUD]",
                     FORMATS.join("|")
                 ))
             }
             other => return Err(format!("unknown argument {other}; try --help")),
         }
+    }
+    if let [Some(url), Some(issuer), Some(audience)] = jwt.clone() {
+        parsed.jwt = Some([url, issuer, audience]);
+    } else if jwt.iter().any(Option::is_some) {
+        return Err("--jwks-url, --issuer and --audience go together".to_owned());
+    }
+    if parsed.jwt.is_some() && !cfg!(feature = "jwt") {
+        return Err(
+            "JWTs need the jwt feature: cargo run --example demo --features jwt -- ...".into(),
+        );
     }
     if format(&parsed.format).is_none() {
         return Err(format!(
@@ -296,6 +316,23 @@ async fn main() -> std::io::Result<()> {
         "tower-envelope demo on {base}, errors in the {} format",
         args.format
     );
+    #[cfg(feature = "jwt")]
+    if let Some([url, issuer, audience]) = &args.jwt {
+        let jwks = tower_envelope::auth::jwt::Jwks::url(url).unwrap_or_else(|e| {
+            eprintln!("--jwks-url {url}: {e}");
+            std::process::exit(2);
+        });
+        let validator = tower_envelope::auth::jwt::JwksValidator::new(jwks, issuer, audience);
+        println!("bearer tokens are JWTs signed by a key of {url}, iss {issuer}, aud {audience}");
+        println!("try:\n  curl -i {base}/api/machines/1 -H \"Authorization: Bearer $TOKEN\"");
+        let format = format(&args.format).expect("checked in args()");
+        let app = jwt_app(format, validator);
+        return axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await;
+    }
     println!("try:");
     println!("  curl -i {base}/healthz");
     println!("  curl -i {base}/api/machines/1 -H 'Authorization: Bearer read-token'");
@@ -319,4 +356,30 @@ async fn main() -> std::io::Result<()> {
         println!("shutting down");
     })
     .await
+}
+
+/// The demo application with JWT bearer tokens checked against `validator`: the same stack and
+/// scope rules as [`app`].
+#[cfg(feature = "jwt")]
+#[allow(dead_code)]
+pub fn jwt_app(
+    format: Arc<dyn Format>,
+    validator: tower_envelope::auth::jwt::JwksValidator,
+) -> Router {
+    let auth = tower_envelope::AsyncAuthTokenLayer::bearer(validator)
+        .require_scope(Method::GET, "read")
+        .require_scope(Method::HEAD, "read")
+        .require_scope(Method::POST, "write")
+        .require_scope(Method::PUT, "write")
+        .require_scope(Method::PATCH, "write")
+        .require_scope(Method::DELETE, "admin")
+        .allow_anonymous(|parts| !routable(&parts.method, parts.uri.path()));
+    let stack = ServiceBuilder::new()
+        .layer(ErrorEnvelopeLayer::new(format).catch_panic())
+        .layer(auth)
+        .layer(UrlEncodingLayer::new())
+        .layer(ContentTypeLayer::json())
+        .layer(BodyLimitLayer::new(4096))
+        .timeout(Duration::from_secs(1));
+    Router::new().fallback_service(stack.service(router()))
 }
