@@ -16,6 +16,10 @@
 //! Tokens: `read-token` (read), `write-token` (read, write), `admin-token` (read, write, admin),
 //! `expired-token` (expired). GET/HEAD need `read`, POST/PUT/PATCH `write`, DELETE `admin`;
 //! `/healthz` needs no token.
+//!
+//! With `--features jwt` and `--jwks-url URL --issuer ISS --audience AUD`, bearer tokens are
+//! JWTs checked against the keys at `URL` (plain http), with the same scope rules (scopes from
+//! `scp`, `scope` or `roles`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -170,10 +174,9 @@ pub fn tokens() -> StaticTokens {
         )
 }
 
-/// The token check of the `/api` routes, and the scope each method needs.
-fn auth() -> AuthTokenLayer {
-    AuthTokenLayer::bearer(tokens())
-        .require_scope(Method::GET, "read")
+/// The scope each method of the `/api` routes needs, whatever checks the token.
+fn scopes<V>(auth: AuthTokenLayer<V>) -> AuthTokenLayer<V> {
+    auth.require_scope(Method::GET, "read")
         .require_scope(Method::HEAD, "read")
         .require_scope(Method::POST, "write")
         .require_scope(Method::PUT, "write")
@@ -181,13 +184,12 @@ fn auth() -> AuthTokenLayer {
         .require_scope(Method::DELETE, "admin")
 }
 
-/// The routes that need a token. Each method router takes the token check as its `route_layer`,
-/// which runs only for the methods it routes: a request for an unknown path or method is never
-/// asked for a token and gets its 404 or 405. (`Router::route_layer` would keep the 404s, but
-/// in axum 0.8 it wraps each path's 405 answer as well, which would then answer 401.)
-fn api() -> Router {
-    let auth = auth();
-    let guarded = |route: MethodRouter| route.route_layer(auth.clone());
+/// The routes that need a token, each method router guarded by `guarded` (the token check as
+/// its `route_layer`, which runs only for the methods it routes: a request for an unknown path
+/// or method is never asked for a token and gets its 404 or 405). (`Router::route_layer` would
+/// keep the 404s, but in axum 0.8 it wraps each path's 405 answer as well, which would then
+/// answer 401.)
+fn api(guarded: impl Fn(MethodRouter) -> MethodRouter) -> Router {
     Router::new()
         .route("/api/machines", guarded(post(create_machine)))
         .route(
@@ -204,11 +206,11 @@ fn api() -> Router {
         .route("/api/panic", guarded(get(boom)))
 }
 
-/// The demo application rendering its errors in `format`.
-pub fn app(format: Arc<dyn Format>) -> Router {
+/// `/healthz` and `api` under the envelope and the request validators.
+fn stack(format: Arc<dyn Format>, api: Router) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .merge(api())
+        .merge(api)
         // Around every route and the router's 404/405: the envelope renders all of them.
         .layer(
             ServiceBuilder::new()
@@ -222,6 +224,26 @@ pub fn app(format: Arc<dyn Format>) -> Router {
                 .layer(BodyLimitLayer::new(4096))
                 .timeout(Duration::from_secs(1)),
         )
+}
+
+/// The demo application rendering its errors in `format`, with the demo's static tokens.
+pub fn app(format: Arc<dyn Format>) -> Router {
+    let auth = scopes(AuthTokenLayer::bearer(tokens()));
+    stack(format, api(move |route| route.route_layer(auth.clone())))
+}
+
+/// The demo application with JWT bearer tokens checked against `validator`: the same stack and
+/// scope rules as [`app`].
+#[cfg(feature = "jwt")]
+#[allow(dead_code)]
+pub fn jwt_app(
+    format: Arc<dyn Format>,
+    validator: tower_envelope::auth::jwt::JwksValidator,
+) -> Router {
+    let auth = scopes(AuthTokenLayer::bearer(tower_envelope::auth::Async(
+        validator,
+    )));
+    stack(format, api(move |route| route.route_layer(auth.clone())))
 }
 
 /// Serves the demo on `listener` until `shutdown` completes.
@@ -238,13 +260,16 @@ pub async fn serve(
 struct Args {
     addr: SocketAddr,
     format: String,
+    jwt: Option<[String; 3]>,
 }
 
 fn args() -> Result<Args, String> {
     let mut parsed = Args {
         addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
         format: "defender".to_owned(),
+        jwt: None,
     };
+    let mut jwt: [Option<String>; 3] = Default::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -263,14 +288,27 @@ fn args() -> Result<Args, String> {
                 parsed.addr = v.parse().map_err(|e| format!("--addr {v}: {e}"))?;
             }
             "--format" => parsed.format = value()?,
+            "--jwks-url" => jwt[0] = Some(value()?),
+            "--issuer" => jwt[1] = Some(value()?),
+            "--audience" => jwt[2] = Some(value()?),
             "-h" | "--help" => {
                 return Err(format!(
-                    "usage: demo [--addr HOST:PORT] [--format {}]",
+                    "usage: demo [--addr HOST:PORT] [--format {}] [--jwks-url URL --issuer ISS --audience AUD]",
                     FORMATS.join("|")
                 ))
             }
             other => return Err(format!("unknown argument {other}; try --help")),
         }
+    }
+    if let [Some(url), Some(issuer), Some(audience)] = jwt.clone() {
+        parsed.jwt = Some([url, issuer, audience]);
+    } else if jwt.iter().any(Option::is_some) {
+        return Err("--jwks-url, --issuer and --audience go together".to_owned());
+    }
+    if parsed.jwt.is_some() && !cfg!(feature = "jwt") {
+        return Err(
+            "JWTs need the jwt feature: cargo run --example demo --features jwt -- ...".into(),
+        );
     }
     if format(&parsed.format).is_none() {
         return Err(format!(
@@ -298,6 +336,23 @@ async fn main() -> std::io::Result<()> {
         "tower-envelope demo on {base}, errors in the {} format",
         args.format
     );
+    #[cfg(feature = "jwt")]
+    if let Some([url, issuer, audience]) = &args.jwt {
+        let jwks = tower_envelope::auth::jwt::Jwks::url(url).unwrap_or_else(|e| {
+            eprintln!("--jwks-url {url}: {e}");
+            std::process::exit(2);
+        });
+        let validator = tower_envelope::auth::jwt::JwksValidator::new(jwks, issuer, audience);
+        println!("bearer tokens are JWTs signed by a key of {url}, iss {issuer}, aud {audience}");
+        println!("try:\n  curl -i {base}/api/machines/1 -H \"Authorization: Bearer $TOKEN\"");
+        let format = format(&args.format).expect("checked in args()");
+        let app = jwt_app(format, validator);
+        return axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await;
+    }
     println!("try:");
     println!("  curl -i {base}/healthz");
     println!("  curl -i {base}/api/machines/1 -H 'Authorization: Bearer read-token'");

@@ -64,6 +64,8 @@
 //!   `use axum::...`, import `tower_envelope::prelude::*` rather than `tower_envelope::*`.
 //! - `tonic`: `impl From<ApiError> for tonic::Status`.
 //! - `tracing`: inner service errors are logged at error level with the correlation id.
+//! - `jwt`: [`auth::jwt`], JWT bearer tokens checked against a fixed key set or a JWKS URL
+//!   (signature, `exp`/`nbf`/`iss`/`aud`, scopes from `scp`/`scope`/`roles`), pure-Rust crypto.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
 

@@ -86,12 +86,16 @@ use crate::check::{with_parts, Rejection, Validate};
 use crate::error::{ApiError, ErrorKind};
 
 mod check;
+#[cfg(feature = "jwt")]
+pub mod jwt;
 mod scheme;
 mod validator;
 
 pub use check::Async;
 pub use scheme::{CredentialsError, Scheme};
-pub use validator::{AsyncTokenValidator, Principal, StaticTokens, TokenError, TokenValidator};
+pub use validator::{
+    AsyncTokenValidator, Claims, InvalidToken, Principal, StaticTokens, TokenError, TokenValidator,
+};
 
 /// The default `realm` of the `WWW-Authenticate` challenge.
 pub const DEFAULT_REALM: &str = "api";
@@ -182,7 +186,9 @@ impl Config {
 
     fn token_denial(&self, error: TokenError) -> Denial {
         let kind = match error {
-            TokenError::Expired => ErrorKind::TokenExpired,
+            TokenError::Expired | TokenError::Invalid(InvalidToken::Expired) => {
+                ErrorKind::TokenExpired
+            }
             TokenError::Unavailable => ErrorKind::ServiceUnavailable,
             _ => ErrorKind::Unauthorized,
         };
@@ -195,7 +201,7 @@ impl Config {
         }
         Denial {
             error: ApiError::new(kind, message).with_target(self.scheme.label()),
-            challenge: Some(self.challenge_invalid.clone()),
+            challenge: Some(error.challenge(&self.challenge_invalid)),
         }
     }
 

@@ -1,13 +1,19 @@
-//! Who a token belongs to: [`Principal`], the [`TokenValidator`] and [`AsyncTokenValidator`]
-//! traits, their typed failure [`TokenError`], and the built-in [`StaticTokens`].
+//! Who a token belongs to: [`Principal`] (with the token's verified [`Claims`], if any), the
+//! [`TokenValidator`] and [`AsyncTokenValidator`] traits, their typed failure [`TokenError`]
+//! (precisely, [`InvalidToken`]), and the built-in [`StaticTokens`].
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
+
+use http::HeaderValue;
+use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
 
 use siphasher::sip128::SipHasher13;
 
@@ -35,6 +41,7 @@ struct PrincipalInner {
     subject: Cow<'static, str>,
     scopes: Box<[Cow<'static, str>]>,
     expires_at: Option<SystemTime>,
+    claims: Option<Claims>,
 }
 
 impl Principal {
@@ -49,6 +56,7 @@ impl Principal {
                 subject: subject.into(),
                 scopes: scopes.into_iter().map(Into::into).collect(),
                 expires_at: None,
+                claims: None,
             }),
         }
     }
@@ -57,6 +65,18 @@ impl Principal {
     pub fn with_expiry(mut self, expires_at: SystemTime) -> Self {
         Arc::make_mut(&mut self.inner).expires_at = Some(expires_at);
         self
+    }
+
+    /// Attaches the token's verified claims (see [`Principal::claims`]).
+    pub fn with_claims(mut self, claims: Claims) -> Self {
+        Arc::make_mut(&mut self.inner).claims = Some(claims);
+        self
+    }
+
+    /// The verified claims of the token, when the validator keeps them (the JWT validators of
+    /// feature `jwt` do).
+    pub fn claims(&self) -> Option<&Claims> {
+        self.inner.claims.as_ref()
     }
 
     /// The subject (user, client or key name).
@@ -92,6 +112,7 @@ impl fmt::Debug for Principal {
             .field("subject", &self.inner.subject)
             .field("scopes", &self.inner.scopes)
             .field("expires_at", &self.inner.expires_at)
+            .field("claims", &self.inner.claims)
             .finish()
     }
 }
@@ -110,6 +131,10 @@ pub enum TokenError {
     /// The token could not be checked (the authorization server is unreachable):
     /// `ServiceUnavailable` (503), without a `WWW-Authenticate` challenge.
     Unavailable,
+    /// The token is invalid for a precise reason: `Unauthorized` (401), or `TokenExpired` for
+    /// [`InvalidToken::Expired`], with the reason as the message and as the challenge's
+    /// `error_description` (RFC 6750 §3).
+    Invalid(InvalidToken),
 }
 
 impl TokenError {
@@ -122,7 +147,219 @@ impl TokenError {
             Self::Unavailable => {
                 "token could not be verified: the authorization server is unavailable"
             }
+            Self::Invalid(invalid) => invalid.message(),
         }
+    }
+
+    /// The `error_description` of the challenge, for the failures that carry one
+    /// ([`TokenError::Invalid`]).
+    pub fn description(self) -> Option<&'static str> {
+        match self {
+            Self::Invalid(invalid) => Some(invalid.message()),
+            _ => None,
+        }
+    }
+
+    /// `invalid_token`, the challenge for this failure, with its `error_description` if any.
+    pub(crate) fn challenge(self, invalid_token: &HeaderValue) -> HeaderValue {
+        let Some(description) = self.description() else {
+            return invalid_token.clone();
+        };
+        let mut value = Vec::with_capacity(invalid_token.len() + description.len() + 22);
+        value.extend_from_slice(invalid_token.as_bytes());
+        value.extend_from_slice(b", error_description=\"");
+        value.extend_from_slice(description.as_bytes());
+        value.push(b'"');
+        HeaderValue::from_bytes(&value).unwrap_or_else(|_| invalid_token.clone())
+    }
+}
+
+/// Why a token is invalid, precisely. Each message is also the RFC 6750 `error_description`
+/// of the challenge, so it is printable ASCII without `"` or `\`, and it never carries any part
+/// of the token.
+///
+/// ```
+/// use tower_envelope::auth::{InvalidToken, TokenError};
+///
+/// let error = TokenError::Invalid(InvalidToken::WrongAudience);
+/// assert_eq!(error.message(), "token is not intended for this audience");
+/// assert_eq!(error.description(), Some(error.message()));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InvalidToken {
+    /// Not a well-formed token: not three base64url parts, not JSON, a claim of the wrong type.
+    Malformed,
+    /// Signed with an algorithm that is not accepted for its key (`none`, HMAC, or another
+    /// algorithm than the key's).
+    UnsupportedAlgorithm,
+    /// Signed by a key that is not in the key set (its `kid` is unknown).
+    UnknownKey,
+    /// The signature does not verify with the key the token names.
+    BadSignature,
+    /// Expired (`exp`, with the clock leeway): `TokenExpired`.
+    Expired,
+    /// Not valid yet (`nbf`, with the clock leeway).
+    NotYetValid,
+    /// Issued by an issuer (`iss`) that is not accepted.
+    WrongIssuer,
+    /// Meant for another audience (`aud`).
+    WrongAudience,
+    /// Without an expiry (`exp`).
+    MissingExpiry,
+    /// Without an issuer (`iss`).
+    MissingIssuer,
+    /// Without an audience (`aud`).
+    MissingAudience,
+}
+
+impl InvalidToken {
+    /// The message, e.g. `"token signature is invalid"`.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Malformed => "token is malformed",
+            Self::UnsupportedAlgorithm => "token is signed with an algorithm that is not accepted",
+            Self::UnknownKey => "token is signed by an unknown key",
+            Self::BadSignature => "token signature is invalid",
+            Self::Expired => "token has expired",
+            Self::NotYetValid => "token is not valid yet",
+            Self::WrongIssuer => "token is issued by an issuer that is not accepted",
+            Self::WrongAudience => "token is not intended for this audience",
+            Self::MissingExpiry => "token has no expiry (exp)",
+            Self::MissingIssuer => "token names no issuer (iss)",
+            Self::MissingAudience => "token names no audience (aud)",
+        }
+    }
+}
+
+impl fmt::Display for InvalidToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl From<InvalidToken> for TokenError {
+    fn from(invalid: InvalidToken) -> Self {
+        Self::Invalid(invalid)
+    }
+}
+
+/// The verified claims of a token: the JSON object its issuer signed, kept as text (one
+/// allocation) and read on demand, typed by the reader.
+///
+/// Handlers reach it through the [`Principal`] in the request extensions
+/// ([`Principal::claims`]). Its `Debug` output shows no claim.
+///
+/// ```
+/// use serde::Deserialize;
+/// use tower_envelope::auth::Claims;
+///
+/// let claims = Claims::from_json(r#"{"sub":"alice","tid":"contoso","exp":4102444800}"#).unwrap();
+/// assert_eq!(claims.get::<&str>("tid"), Some("contoso"));
+/// assert_eq!(claims.get::<u64>("exp"), Some(4102444800));
+/// assert_eq!(claims.get::<u64>("tid"), None); // not a number
+/// assert_eq!(claims.get::<&str>("oid"), None); // absent
+///
+/// #[derive(Deserialize)]
+/// struct Tenant<'a> { tid: &'a str }
+/// assert_eq!(claims.parse::<Tenant>().unwrap().tid, "contoso");
+///
+/// assert!(Claims::from_json("[1, 2]").is_err()); // not an object
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Claims {
+    json: Box<str>,
+}
+
+impl Claims {
+    /// The claims in `json`, which must be a JSON object.
+    pub fn from_json(json: impl Into<Box<str>>) -> Result<Self, serde_json::Error> {
+        let json = json.into();
+        let mut de = serde_json::Deserializer::from_str(&json);
+        serde::Deserializer::deserialize_map(&mut de, ObjectVisitor)?;
+        de.end()?;
+        Ok(Self { json })
+    }
+
+    /// Wraps the text of a JSON object the caller has already parsed.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(crate) fn from_object(json: Box<str>) -> Self {
+        Self { json }
+    }
+
+    /// The claim `name` as a `T`; `None` when it is absent or not a `T`. Strings with escapes
+    /// do not borrow: read them as `String` or `Cow<str>`.
+    pub fn get<'a, T: Deserialize<'a>>(&'a self, name: &str) -> Option<T> {
+        let mut de = serde_json::Deserializer::from_str(&self.json);
+        let found = serde::Deserializer::deserialize_map(&mut de, Find::<T>::new(name)).ok()?;
+        found
+    }
+
+    /// All the claims as a `T` (a struct of the claims a handler needs, or a map).
+    pub fn parse<'a, T: Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.json)
+    }
+
+    /// The claims as JSON text, as the issuer signed them.
+    pub fn as_json(&self) -> &str {
+        &self.json
+    }
+}
+
+impl fmt::Debug for Claims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Claims").finish_non_exhaustive()
+    }
+}
+
+/// Accepts a JSON object, whatever it holds.
+struct ObjectVisitor;
+
+impl<'de> Visitor<'de> for ObjectVisitor {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+}
+
+/// Finds one member of a JSON object (the first of that name), skipping the others.
+struct Find<'n, T> {
+    name: &'n str,
+    value: PhantomData<T>,
+}
+
+impl<'n, T> Find<'n, T> {
+    fn new(name: &'n str) -> Self {
+        Self {
+            name,
+            value: PhantomData,
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for Find<'_, T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<T>, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if found.is_none() && key == self.name {
+                found = Some(map.next_value::<T>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
     }
 }
 

@@ -1,0 +1,113 @@
+//! Drives `AuthTokenLayer` with a JWT validator N times over one valid token signed by a cached
+//! key, for instruction counting under callgrind (subtract the `bare` run, divide by N).
+//!
+//! ```sh
+//! cargo build --release --features jwt --example jwt_instructions
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/examples/jwt_instructions rs256 1000
+//! ```
+//!
+//! `rs256`, `es256`, `eddsa`: [`JwtValidator`] over a fixed key set; `jwks_rs256`,
+//! `jwks_es256`: [`JwksValidator`] with the keys already fetched; `bare`: the service alone.
+
+use bytes::Bytes;
+use http::header::AUTHORIZATION;
+use http::{Method, Request, Response};
+use http_body_util::Full;
+use serde_json::json;
+use tower::{Layer, Service};
+use tower_envelope::auth::jwt::{Jwks, JwksValidator, JwtValidator, KeySet};
+use tower_envelope::auth::{Async, AsyncTokenValidator, AuthTokenLayer};
+use tower_envelope::BoxError;
+
+#[path = "../tests/common/service.rs"]
+mod service;
+use service::{drive, BARE};
+#[path = "../tests/common/jwt.rs"]
+mod keys;
+use keys::{ed25519, jwks, p256, rsa1, TestKey};
+
+const ISS: &str = "https://login.example.com/tenant-1/v2.0";
+const AUD: &str = "api://machines";
+
+fn token(key: &TestKey) -> String {
+    key.mint(&json!({
+        "iss": ISS,
+        "aud": AUD,
+        "sub": "3f2a9c1e-5b7d-4e8a-9c0f-1a2b3c4d5e6f",
+        "tid": "contoso",
+        "scp": "read write",
+        "iat": keys::now_plus(0),
+        "exp": keys::now_plus(3600),
+    }))
+}
+
+fn req(token: &str) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(Method::GET)
+        .uri("/api/machines")
+        .header(AUTHORIZATION, format!("Bearer {token}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+fn run<S, RB>(mut svc: S, token: &str, n: usize)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<RB>>,
+    S::Error: std::fmt::Debug,
+{
+    let reqs: Vec<_> = (0..n).map(|_| req(token)).collect();
+    let mut out = Vec::with_capacity(n);
+    for r in reqs {
+        let res = drive(&mut svc, r);
+        assert!(res.status().is_success(), "{}", res.status());
+        out.push(res);
+    }
+    std::hint::black_box(&out);
+    std::mem::forget(out);
+}
+
+fn fixed(key: &TestKey, n: usize) {
+    let keys = KeySet::from_jwks(jwks(&[key])).unwrap();
+    let layer = AuthTokenLayer::bearer(JwtValidator::new(keys, ISS, AUD));
+    run(layer.layer(BARE), &token(key), n);
+}
+
+fn fetched(key: &TestKey, n: usize) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    let document = Bytes::from(jwks(&[key]));
+    let fetch = move || {
+        let document = document.clone();
+        async move { Ok::<_, BoxError>(Response::new(document)) }
+    };
+    let validator = JwksValidator::new(Jwks::with_fetcher(fetch), ISS, AUD);
+    let token = token(key);
+    runtime.block_on(validator.validate(&token)).unwrap();
+    run(
+        AuthTokenLayer::bearer(Async(validator)).layer(BARE),
+        &token,
+        n,
+    );
+}
+
+fn main() {
+    let usage = "usage: jwt_instructions bare|rs256|es256|eddsa|jwks_rs256|jwks_es256 N";
+    let which = std::env::args().nth(1).expect(usage);
+    let n: usize = std::env::args()
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .expect(usage);
+    match which.as_str() {
+        "bare" => run(BARE, &token(&rsa1()), n),
+        "rs256" => fixed(&rsa1(), n),
+        "es256" => fixed(&p256(), n),
+        "eddsa" => fixed(&ed25519(), n),
+        "jwks_rs256" => fetched(&rsa1(), n),
+        "jwks_es256" => fetched(&p256(), n),
+        _ => panic!("{usage}"),
+    }
+}

@@ -1,0 +1,274 @@
+//! The per-process key cache behind [`JwksValidator`](super::JwksValidator): one fetch at a
+//! time, run as its own task; refetched for an unknown `kid` at most once per interval;
+//! refreshed in the background; a failed fetch keeps the cached keys.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use http::header::CACHE_CONTROL;
+use http::HeaderMap;
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+
+use super::{JwksError, JwksFetcher, KeySet};
+
+/// The longest a background refresh waits, whatever `max-age` says.
+const MAX_REFRESH: Duration = Duration::from_secs(24 * 60 * 60);
+
+pub(crate) struct Cache<F> {
+    fetcher: F,
+    pub(crate) refetch: Duration,
+    refresh: Duration,
+    timeout: Duration,
+    keys: RwLock<Arc<KeySet>>,
+    state: Mutex<State>,
+    /// Counts finished fetches: waiters subscribe before they look, so none is missed.
+    fetched: watch::Sender<u64>,
+    refresher: AtomicBool,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    in_flight: bool,
+    last_attempt: Option<Instant>,
+    last_success: Option<Instant>,
+    /// The `max-age` of the last document fetched.
+    max_age: Option<Duration>,
+    /// Failures since the last success: the last fetch failed when non-zero.
+    failures: u32,
+}
+
+impl State {
+    /// Whether the last fetch failed, or none could be made.
+    pub(crate) fn failed(&self) -> bool {
+        self.failures > 0
+    }
+
+    /// Whether a fetch is in flight (for an unknown `kid` or the background refresh).
+    pub(crate) fn in_flight(&self) -> bool {
+        self.in_flight
+    }
+}
+
+impl<F> Cache<F> {
+    /// The cached keys (an `Arc` clone: no allocation, no lock held afterwards).
+    pub(crate) fn keys(&self) -> Arc<KeySet> {
+        Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.fetched.subscribe()
+    }
+}
+
+impl<F: JwksFetcher> Cache<F> {
+    pub(crate) fn new(fetcher: F, refetch: Duration, refresh: Duration, timeout: Duration) -> Self {
+        Self {
+            fetcher,
+            refetch,
+            refresh,
+            timeout,
+            keys: RwLock::default(),
+            state: Mutex::default(),
+            fetched: watch::Sender::new(0),
+            refresher: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether an unknown `kid` may fetch now: no fetch for the refetch interval.
+    pub(crate) fn may_refetch(&self, state: &State) -> bool {
+        state
+            .last_attempt
+            .is_none_or(|at| at.elapsed() >= self.refetch)
+    }
+
+    /// Waits for the fetch in flight to finish (it is bounded by the timeout).
+    pub(crate) async fn wait(&self, mut fetched: watch::Receiver<u64>) {
+        let _ = tokio::time::timeout(self.timeout.saturating_mul(2), fetched.changed()).await;
+    }
+
+    /// Starts a fetch unless one is in flight; whether one is in flight now. Without a tokio
+    /// runtime no fetch can run, which counts as a failed one.
+    pub(crate) fn start_fetch(self: &Arc<Self>, state: &mut State) -> bool {
+        if state.in_flight {
+            return true;
+        }
+        state.last_attempt = Some(Instant::now());
+        let Ok(runtime) = Handle::try_current() else {
+            state.failures = state.failures.saturating_add(1);
+            return false;
+        };
+        state.in_flight = true;
+        // The guard is made before the task runs: even a task dropped unpolled ends the fetch.
+        let finish = Finish {
+            cache: Arc::clone(self),
+            done: false,
+        };
+        runtime.spawn(async move {
+            let mut finish = finish;
+            let outcome = finish.cache.load().await;
+            finish.cache.finish(outcome);
+            finish.done = true;
+        });
+        true
+    }
+
+    async fn load(&self) -> Result<(KeySet, Option<Duration>), JwksError> {
+        let response = tokio::time::timeout(self.timeout, self.fetcher.fetch())
+            .await
+            .map_err(|_| JwksError::Timeout)?
+            .map_err(JwksError::Fetch)?;
+        if !response.status().is_success() {
+            return Err(JwksError::Status(response.status()));
+        }
+        let max_age = max_age(response.headers());
+        Ok((KeySet::from_jwks(response.body())?, max_age))
+    }
+
+    fn finish(&self, outcome: Result<(KeySet, Option<Duration>), JwksError>) {
+        {
+            let mut state = self.state();
+            match outcome {
+                Ok((keys, max_age)) => {
+                    *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+                    state.last_success = Some(Instant::now());
+                    state.max_age = max_age;
+                    state.failures = 0;
+                }
+                // The cached keys stay. The error is not kept: its text may come from anywhere.
+                Err(_) => state.failures = state.failures.saturating_add(1),
+            }
+            state.in_flight = false;
+        }
+        self.fetched.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// When the next background refresh is due: `max-age` (or the refresh interval) after the
+    /// last success, at least the refetch interval; after failures, the refetch interval
+    /// doubled per failure, up to the refresh interval.
+    fn next_refresh(&self, state: &State) -> Option<Instant> {
+        let last_attempt = state.last_attempt?;
+        if state.failed() {
+            let backoff = self
+                .refetch
+                .saturating_mul(1 << state.failures.min(16).saturating_sub(1))
+                .min(self.refresh.max(self.refetch));
+            return last_attempt.checked_add(backoff);
+        }
+        let ttl = state
+            .max_age
+            .unwrap_or(self.refresh)
+            .clamp(self.refetch, MAX_REFRESH.max(self.refetch));
+        state.last_success.unwrap_or(last_attempt).checked_add(ttl)
+    }
+
+    /// Starts the background refresh once, from inside a tokio runtime.
+    pub(crate) fn start_refresher(self: &Arc<Self>) {
+        if self.refresher.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(runtime) = Handle::try_current() else {
+            return;
+        };
+        if !self.refresher.swap(true, Ordering::AcqRel) {
+            runtime.spawn(refresh(Arc::downgrade(self)));
+        }
+    }
+}
+
+/// Ends a fetch as failed if its task ends without finishing it (a panic, a dropped task).
+struct Finish<F: JwksFetcher> {
+    cache: Arc<Cache<F>>,
+    done: bool,
+}
+
+impl<F: JwksFetcher> Drop for Finish<F> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.cache.finish(Err(JwksError::Timeout));
+        }
+    }
+}
+
+/// The background refresh: holds the cache weakly, so it ends when the last validator goes.
+async fn refresh<F: JwksFetcher>(cache: Weak<Cache<F>>) {
+    loop {
+        let (due, fetched) = {
+            let Some(cache) = cache.upgrade() else { return };
+            let state = cache.state();
+            let due = (!state.in_flight)
+                .then(|| cache.next_refresh(&state))
+                .flatten();
+            (due, cache.subscribe())
+        };
+        match due {
+            // Nothing fetched yet, or a fetch in flight: wait for it to end.
+            None => {
+                let mut fetched = fetched;
+                if fetched.changed().await.is_err() {
+                    return;
+                }
+            }
+            Some(due) => {
+                tokio::time::sleep_until(due.into()).await;
+                let Some(cache) = cache.upgrade() else { return };
+                let mut state = cache.state();
+                // A fetch for an unknown kid may have refreshed the keys meanwhile.
+                if cache
+                    .next_refresh(&state)
+                    .is_some_and(|at| at <= Instant::now())
+                {
+                    cache.start_fetch(&mut state);
+                }
+            }
+        }
+    }
+}
+
+/// The `max-age` directive of `Cache-Control`, if any.
+fn max_age(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|directive| {
+            let (name, seconds) = directive.trim().split_once('=')?;
+            if !name.trim().eq_ignore_ascii_case("max-age") {
+                return None;
+            }
+            let seconds = seconds.trim().trim_matches('"').parse().ok()?;
+            Some(Duration::from_secs(seconds))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn reads_max_age() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(max_age(&headers), None);
+        for (value, expected) in [
+            ("max-age=3600", Some(3600)),
+            ("public, Max-Age=86400, must-revalidate", Some(86400)),
+            ("no-cache", None),
+            ("max-age=soon", None),
+            ("s-maxage=5", None),
+        ] {
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static(value));
+            assert_eq!(
+                max_age(&headers),
+                expected.map(Duration::from_secs),
+                "{value}"
+            );
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! [`KeySet`]: the verification keys of a JWKS document, each with the one algorithm it
+//! verifies.
+
+use std::fmt;
+
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse,
+};
+use jsonwebtoken::{DecodingKey, DecodingKeyKind};
+use serde::Deserialize;
+
+use super::{Algorithm, JwksError};
+
+/// The smallest RSA modulus accepted, in bytes (2048 bits).
+const MIN_RSA_MODULUS: usize = 256;
+
+/// One verification key.
+#[derive(Clone)]
+pub(crate) struct Key {
+    pub(crate) kid: Option<Box<str>>,
+    pub(crate) alg: Algorithm,
+    pub(crate) key: DecodingKey,
+}
+
+/// The verification keys of a JWKS document (RFC 7517), looked up by `kid`.
+///
+/// Each key verifies exactly one [`Algorithm`]: the JWK's `alg` when it names one, otherwise
+/// the usual one for its type (`RS256` for RSA, `ES256`/`ES384` for P-256/P-384, `EdDSA` for
+/// Ed25519). A token whose header names another algorithm is refused, so the token never
+/// chooses how it is verified.
+///
+/// Keys that cannot verify a signature are skipped: encryption keys (`"use": "enc"`), keys
+/// whose `key_ops` lack `verify`, symmetric (`oct`) keys, RSA keys under 2048 bits, unknown key
+/// types and curves, and keys whose `alg` does not fit their type. Of two keys with the same
+/// `kid`, the first is kept.
+///
+/// ```
+/// use tower_envelope::auth::jwt::{Algorithm, KeySet};
+///
+/// let keys = KeySet::from_jwks(r#"{"keys": [
+///     {"kty": "OKP", "crv": "Ed25519", "kid": "ed-1", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+///     {"kty": "oct", "kid": "secret", "k": "c2VjcmV0"}
+/// ]}"#).unwrap();
+/// assert_eq!(keys.len(), 1); // the symmetric key is skipped
+/// assert_eq!(keys.algorithm("ed-1"), Some(Algorithm::EdDSA));
+/// assert_eq!(keys.algorithm("secret"), None);
+/// ```
+#[derive(Clone, Default)]
+pub struct KeySet {
+    keys: Vec<Key>,
+}
+
+#[derive(Deserialize)]
+struct Document {
+    keys: Vec<serde_json::Value>,
+}
+
+impl KeySet {
+    /// The usable keys of the JWKS document `json` (`{"keys": [...]}`).
+    ///
+    /// # Errors
+    ///
+    /// [`JwksError::Invalid`] when `json` is not a JWKS document, [`JwksError::NoUsableKey`]
+    /// when none of its keys can verify a signature.
+    pub fn from_jwks(json: impl AsRef<[u8]>) -> Result<Self, JwksError> {
+        let document: Document =
+            serde_json::from_slice(json.as_ref()).map_err(JwksError::Invalid)?;
+        let mut keys: Vec<Key> = Vec::with_capacity(document.keys.len());
+        for jwk in document.keys {
+            let Some(key) = serde_json::from_value::<Jwk>(jwk)
+                .ok()
+                .and_then(|jwk| key(&jwk))
+            else {
+                continue;
+            };
+            if key.kid.is_none() || !keys.iter().any(|k| k.kid == key.kid) {
+                keys.push(key);
+            }
+        }
+        if keys.is_empty() {
+            return Err(JwksError::NoUsableKey);
+        }
+        Ok(Self { keys })
+    }
+
+    /// The number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there is no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The algorithm of the key `kid`, if the set has it.
+    pub fn algorithm(&self, kid: &str) -> Option<Algorithm> {
+        self.find(Some(kid)).map(|key| key.alg)
+    }
+
+    /// The key a token's `kid` names; a token without `kid` names the only key of a one-key
+    /// set.
+    pub(crate) fn find(&self, kid: Option<&str>) -> Option<&Key> {
+        match kid {
+            Some(kid) => self.keys.iter().find(|k| k.kid.as_deref() == Some(kid)),
+            None => match self.keys.as_slice() {
+                [only] => Some(only),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.keys.iter().map(|k| (k.kid.as_deref(), k.alg)))
+            .finish()
+    }
+}
+
+/// The verification key of `jwk`, or `None` when it cannot verify a signature.
+fn key(jwk: &Jwk) -> Option<Key> {
+    let common = &jwk.common;
+    if matches!(
+        common.public_key_use,
+        Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))
+    ) {
+        return None;
+    }
+    if let Some(ops) = &common.key_operations {
+        if !ops.contains(&KeyOperations::Verify) {
+            return None;
+        }
+    }
+    let usual = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => Algorithm::RS256,
+        AlgorithmParameters::EllipticCurve(params) => match params.curve {
+            EllipticCurve::P256 => Algorithm::ES256,
+            EllipticCurve::P384 => Algorithm::ES384,
+            _ => return None,
+        },
+        AlgorithmParameters::OctetKeyPair(params) => match params.curve {
+            EllipticCurve::Ed25519 => Algorithm::EdDSA,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let alg = match common.key_algorithm {
+        None => usual,
+        Some(named) => {
+            let named = Algorithm::from_key_algorithm(named)?;
+            // RSA keys may name any RSA algorithm; a curve fixes its algorithm.
+            let fits = match usual {
+                Algorithm::RS256 => named.is_rsa(),
+                _ => named == usual,
+            };
+            if !fits {
+                return None;
+            }
+            named
+        }
+    };
+    let key = DecodingKey::from_jwk(jwk).ok()?;
+    if let DecodingKeyKind::RsaModulusExponent { n, .. } = key.kind() {
+        let significant = n.iter().skip_while(|b| **b == 0).count();
+        if significant < MIN_RSA_MODULUS {
+            return None;
+        }
+    }
+    Some(Key {
+        kid: common.key_id.as_deref().map(Box::from),
+        alg,
+        key,
+    })
+}
+
+impl Algorithm {
+    fn from_key_algorithm(alg: KeyAlgorithm) -> Option<Self> {
+        Some(match alg {
+            KeyAlgorithm::RS256 => Self::RS256,
+            KeyAlgorithm::RS384 => Self::RS384,
+            KeyAlgorithm::RS512 => Self::RS512,
+            KeyAlgorithm::PS256 => Self::PS256,
+            KeyAlgorithm::PS384 => Self::PS384,
+            KeyAlgorithm::PS512 => Self::PS512,
+            KeyAlgorithm::ES256 => Self::ES256,
+            KeyAlgorithm::ES384 => Self::ES384,
+            KeyAlgorithm::EdDSA => Self::EdDSA,
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const N: &str = "3AndOWfImI7Fh1t14WKABZcnrugL1TrQ6FYth-IO4DCIP8OPA9EMchNuB5CyzF23VKKPYNeb0C9bh-zU1AAr-L6lh0aDwpqztCzL9w0V1H50VRSc177KgOd8NgKstkwBg7c6MgGop_FfpGIpJRuEwMfGF2Px5iFgzsxKmzndkpch1TnZ4zcEXGcO12h-hHw9FM3LDBQoc6FTkfyWiqElczN9PmattZQR2ECUOkGNIIhhOlhotSG0D9y1ov_x6XiEWMpKpUXU6Snsw_cxr9FPOcVp23JhEc3VRq7KogAhJNS4qK3p8bT8TjiYecVyTivCVXDzdfS75BptkTMCbs6RXw";
+    const X256: &str = "e7cD47WR7AH3nFuUC8R5FaxiQ2NObB00rR8WaHmt-FE";
+    const Y256: &str = "Z1NYVHpRIs96f3WAm23oDc4qbc2j5Lo8dDHsh_uvw9c";
+
+    fn set(keys: &str) -> Result<KeySet, JwksError> {
+        KeySet::from_jwks(format!(r#"{{"keys":[{keys}]}}"#))
+    }
+
+    #[test]
+    fn the_key_decides_the_algorithm() {
+        let keys = set(&format!(
+            r#"{{"kty":"RSA","kid":"r","n":"{N}","e":"AQAB"}},
+               {{"kty":"RSA","kid":"p","alg":"PS256","n":"{N}","e":"AQAB"}},
+               {{"kty":"EC","kid":"e","crv":"P-256","x":"{X256}","y":"{Y256}"}},
+               {{"kty":"RSA","kid":"r","alg":"RS512","n":"{N}","e":"AQAB"}}"#
+        ))
+        .unwrap();
+        assert_eq!(keys.len(), 3);
+        assert_eq!(keys.algorithm("r"), Some(Algorithm::RS256));
+        assert_eq!(keys.algorithm("p"), Some(Algorithm::PS256));
+        assert_eq!(keys.algorithm("e"), Some(Algorithm::ES256));
+        assert!(keys.find(None).is_none(), "no kid names no key of three");
+    }
+
+    #[test]
+    fn skips_keys_that_cannot_verify() {
+        let short = &N[..100];
+        for skipped in [
+            format!(r#"{{"kty":"RSA","use":"enc","n":"{N}","e":"AQAB"}}"#),
+            format!(r#"{{"kty":"RSA","key_ops":["encrypt"],"n":"{N}","e":"AQAB"}}"#),
+            format!(r#"{{"kty":"RSA","alg":"HS256","n":"{N}","e":"AQAB"}}"#),
+            format!(r#"{{"kty":"RSA","alg":"ES256","n":"{N}","e":"AQAB"}}"#),
+            format!(r#"{{"kty":"RSA","n":"{short}","e":"AQAB"}}"#),
+            format!(r#"{{"kty":"EC","alg":"ES384","crv":"P-256","x":"{X256}","y":"{Y256}"}}"#),
+            r#"{"kty":"oct","k":"c2VjcmV0"}"#.to_owned(),
+            r#"{"kty":"OKP","crv":"X25519","x":"abc"}"#.to_owned(),
+            r#"{"kty":"XYZ"}"#.to_owned(),
+            r#"{"kty":"RSA","n":"!","e":"AQAB"}"#.to_owned(),
+            "42".to_owned(),
+        ] {
+            assert!(
+                matches!(set(&skipped), Err(JwksError::NoUsableKey)),
+                "{skipped}"
+            );
+        }
+        let one = set(&format!(r#"{{"kty":"RSA","n":"{N}","e":"AQAB"}}"#)).unwrap();
+        assert!(one.find(None).is_some(), "the only key of a one-key set");
+        assert!(matches!(
+            KeySet::from_jwks("[]"),
+            Err(JwksError::Invalid(_))
+        ));
+    }
+}
