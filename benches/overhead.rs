@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 #[path = "../tests/common/service.rs"]
 mod service;
-use service::{drive, BARE, NOT_FOUND};
+use service::{drive, AXUM07_NOT_FOUND, AXUM07_OK, BARE, NOT_FOUND};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
@@ -102,8 +102,8 @@ where
     });
 }
 
-// `ValidateRequestHeaderLayer::bearer` is deprecated in tower-http 0.6 ("too basic"), but it is
-// what a tower-http user reaches for first, and the nearest equivalent of `AuthTokenLayer`.
+// `ValidateRequestHeaderLayer::bearer` is deprecated since tower-http 0.6.7 ("too basic"), but it
+// is what a tower-http user reaches for first, and the nearest equivalent of `AuthTokenLayer`.
 #[allow(deprecated)]
 fn happy(c: &mut Criterion) {
     bench(c, "happy/bare", BARE, post_json);
@@ -148,6 +148,15 @@ fn happy(c: &mut Criterion) {
             .layer(ContentTypeLayer::json())
             .layer(BodyLimitLayer::new(4096))
             .service(BARE),
+        post_json,
+    );
+    // axum-problem's `ProblemLayer` wraps axum 0.7 services: its own bare service answers
+    // with an axum 0.7 body.
+    bench(c, "happy/axum_problem_bare", AXUM07_OK, post_json);
+    bench(
+        c,
+        "happy/axum_problem",
+        axum_problem::ProblemLayer.layer(AXUM07_OK),
         post_json,
     );
     bench(
@@ -202,6 +211,18 @@ fn rewrite(c: &mut Criterion) {
         c,
         "rewrite/bare_404/defender",
         ErrorEnvelopeLayer::defender().layer(NOT_FOUND),
+        anonymous,
+    );
+    bench(
+        c,
+        "rewrite/bare_404/problem",
+        ErrorEnvelopeLayer::problem().layer(NOT_FOUND),
+        anonymous,
+    );
+    bench(
+        c,
+        "rewrite/bare_404/axum_problem",
+        axum_problem::ProblemLayer.layer(AXUM07_NOT_FOUND),
         anonymous,
     );
     bench(

@@ -19,7 +19,7 @@ use tower_envelope::{
 
 #[path = "../tests/common/service.rs"]
 mod service;
-use service::{drive, BARE, NOT_FOUND};
+use service::{drive, AXUM07_NOT_FOUND, AXUM07_OK, BARE, NOT_FOUND};
 
 fn req() -> Request<Full<Bytes>> {
     let body: &'static [u8] = br#"{"name":"web"}"#;
@@ -48,33 +48,6 @@ where
     std::hint::black_box(&out);
     std::mem::forget(out);
 }
-/// What axum 0.7 handlers answer (axum-problem's `ProblemLayer` wraps axum 0.7 services): the
-/// same fixed response as [`service::Fixed`], with an axum 0.7 body.
-#[derive(Clone, Copy)]
-struct Axum07(&'static [u8], http::StatusCode);
-
-impl<B> Service<Request<B>> for Axum07 {
-    type Response = axum07::response::Response;
-    type Error = std::convert::Infallible;
-    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Request<B>) -> Self::Future {
-        let mut res = Response::new(axum07::body::Body::from(Bytes::from_static(self.0)));
-        *res.status_mut() = self.1;
-        std::future::ready(Ok(res))
-    }
-}
-
-const AXUM07_OK: Axum07 = Axum07(b"ok", http::StatusCode::OK);
-const AXUM07_NOT_FOUND: Axum07 = Axum07(b"", http::StatusCode::NOT_FOUND);
-
 fn main() {
     let usage = "usage: layer_instructions none|bare|bare404|envelope|auth|url|ct|limit|stack|th_bearer|th_limit|th_stack|ap_bare|ap_bare404|ap_pass|ap_rewrite404|reject|grpc_reject|rewrite404|rewrite404_problem N";
     let which = std::env::args().nth(1).expect(usage);

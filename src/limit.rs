@@ -67,7 +67,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 
-use crate::check::{with_parts, AtOnce, Check, Never, Rejection, Validate, Verdict};
+use crate::check::{with_parts, Check, Rejection, Validate, Verdict};
 use crate::error::{echo, ApiError, ErrorKind};
 use crate::BoxError;
 
@@ -187,7 +187,6 @@ where
     type Body = Limited<B>;
     type Pass = usize;
     type Later = Infallible;
-    type Wait = AtOnce<S, Limited<B>>;
 
     #[inline]
     fn check(&self, request: &mut Request<B>) -> Verdict<usize, Infallible> {
@@ -215,10 +214,6 @@ where
     #[inline]
     fn pass(&self, limit: usize, request: Request<B>) -> Request<Limited<B>> {
         request.map(|body| Limited::new(body, limit))
-    }
-
-    fn wait(&self, never: Infallible, _: Request<B>, _: &mut S) -> Self::Wait {
-        Never::from(never)
     }
 }
 

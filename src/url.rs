@@ -59,7 +59,7 @@ use std::fmt;
 use http::{Request, Uri};
 use tower_layer::Layer;
 
-use crate::check::{AtOnce, Check, Never, Rejection, Validate, Verdict};
+use crate::check::{Check, Rejection, Validate, Verdict};
 use crate::error::{echo, ApiError, ErrorKind};
 
 // Hand-written on purpose. The check must borrow `uri.path()`/`uri.query()` and allocate nothing,
@@ -599,7 +599,6 @@ impl<S, B> Check<S, B> for UrlEncodingLayer {
     type Body = B;
     type Pass = ();
     type Later = Infallible;
-    type Wait = AtOnce<S, B>;
 
     #[inline]
     fn check(&self, request: &mut Request<B>) -> Verdict<(), Infallible> {
@@ -612,10 +611,6 @@ impl<S, B> Check<S, B> for UrlEncodingLayer {
     #[inline]
     fn pass(&self, (): (), request: Request<B>) -> Request<B> {
         request
-    }
-
-    fn wait(&self, never: Infallible, _: Request<B>, _: &mut S) -> Self::Wait {
-        Never::from(never)
     }
 }
 

@@ -12,7 +12,7 @@ use http::Request;
 use pin_project_lite::pin_project;
 
 use super::{AsyncTokenValidator, AuthTokenLayer, Config, Principal, TokenError, TokenValidator};
-use crate::check::{take_ready, AtOnce, Check, Never, Rejection, Verdict};
+use crate::check::{take_ready, Check, Rejection, Start, Verdict};
 
 /// An [`AsyncTokenValidator`] for [`AuthTokenLayer`]: tokens checked by a call to another
 /// service (RFC 7662 introspection).
@@ -49,7 +49,6 @@ impl<S, B, V: TokenValidator> Check<S, B> for AuthTokenLayer<V> {
     type Body = B;
     type Pass = ();
     type Later = Infallible;
-    type Wait = AtOnce<S, B>;
 
     #[inline]
     fn check(&self, request: &mut Request<B>) -> Verdict<(), Infallible> {
@@ -86,10 +85,6 @@ impl<S, B, V: TokenValidator> Check<S, B> for AuthTokenLayer<V> {
     fn pass(&self, (): (), request: Request<B>) -> Request<B> {
         request
     }
-
-    fn wait(&self, never: Infallible, _: Request<B>, _: &mut S) -> Self::Wait {
-        Never::from(never)
-    }
 }
 
 impl<S, B, V> Check<S, B> for AuthTokenLayer<Async<V>>
@@ -99,9 +94,7 @@ where
 {
     type Body = B;
     type Pass = ();
-    /// The validation started, and the scopes the route requires.
-    type Later = (V::Future, &'static [&'static str]);
-    type Wait = Validating<S, V::Future, B>;
+    type Later = Validation<V::Future>;
 
     fn check(&self, request: &mut Request<B>) -> Verdict<(), Self::Later> {
         let config = &*self.config;
@@ -109,7 +102,11 @@ where
             return Verdict::Pass(());
         };
         match config.scheme.credentials(request.headers()) {
-            Ok(token) => Verdict::Wait((self.validator.0.validate(token), by_route)),
+            Ok(token) => Verdict::Wait(Validation {
+                validation: self.validator.0.validate(token),
+                config: Arc::clone(&self.config),
+                by_route,
+            }),
             Err(defect) => {
                 let denial = config.credentials_denial(defect);
                 Verdict::Reject(denial.reject(request.headers()))
@@ -120,13 +117,26 @@ where
     fn pass(&self, (): (), request: Request<B>) -> Request<B> {
         request
     }
+}
 
-    fn wait(&self, later: Self::Later, request: Request<B>, inner: &mut S) -> Self::Wait {
-        let (validation, by_route) = later;
+/// A validation started by the token check, and what admitting its principal needs.
+pub struct Validation<F> {
+    validation: F,
+    config: Arc<Config>,
+    by_route: &'static [&'static str],
+}
+
+impl<S: Clone, B, F> Start<S, B, B> for Validation<F>
+where
+    F: Future<Output = Result<Principal, TokenError>>,
+{
+    type Wait = Validating<S, F, B>;
+
+    fn start(self, request: Request<B>, inner: &mut S) -> Self::Wait {
         Validating {
-            validation,
-            config: Arc::clone(&self.config),
-            by_route,
+            validation: self.validation,
+            config: self.config,
+            by_route: self.by_route,
             pending: Some((take_ready(inner), request)),
         }
     }

@@ -43,23 +43,37 @@ pub trait Check<S, B> {
     type Body;
     /// What [`Check::check`] learned that [`Check::pass`] needs (a body limit, say).
     type Pass;
-    /// What [`Check::check`] hands [`Check::wait`] when the answer comes later;
-    /// [`Infallible`] for a check that always answers at once.
-    type Later;
-    /// The future of a check that answers later; [`Never`] for one that always answers at once.
-    /// It resolves to the ready inner service (taken from the caller) and the request, or to a
-    /// rejection.
-    type Wait: Future<Output = Result<(S, Request<Self::Body>), Rejection>>;
+    /// What [`Check::check`] starts when the answer comes later; [`Infallible`] for a check
+    /// that always answers at once.
+    type Later: Start<S, B, Self::Body>;
 
     /// Checks `request` in place.
     fn check(&self, request: &mut Request<B>) -> Verdict<Self::Pass, Self::Later>;
 
     /// The passing request as the inner service receives it.
     fn pass(&self, pass: Self::Pass, request: Request<B>) -> Request<Self::Body>;
+}
 
-    /// Starts waiting for the answer. `inner` is the service `poll_ready` readied: the future
-    /// takes it, leaving a clone behind (the tower-safe way).
-    fn wait(&self, later: Self::Later, request: Request<B>, inner: &mut S) -> Self::Wait;
+/// An answer that comes later: started with the request (body `B`) and the ready inner service,
+/// it resolves to that service and the request as the inner service receives it (body `Out`),
+/// or to a rejection.
+#[doc(hidden)]
+pub trait Start<S, B, Out> {
+    /// The waiting future.
+    type Wait: Future<Output = Result<(S, Request<Out>), Rejection>>;
+
+    /// Starts waiting. `inner` is the service `poll_ready` readied: the future takes it, leaving
+    /// a clone behind (the tower-safe way; see [`take_ready`]).
+    fn start(self, request: Request<B>, inner: &mut S) -> Self::Wait;
+}
+
+/// A check that always answers at once never starts a wait: its future cannot be built.
+impl<S, B, Out> Start<S, B, Out> for Infallible {
+    type Wait = Never<Result<(S, Request<Out>), Rejection>>;
+
+    fn start(self, _: Request<B>, _: &mut S) -> Self::Wait {
+        match self {}
+    }
 }
 
 /// What [`Check::check`] decided.
@@ -80,13 +94,6 @@ pub struct Never<T> {
     _output: PhantomData<fn() -> T>,
 }
 
-impl<T> Never<T> {
-    /// The future of a wait that cannot start.
-    pub(crate) fn from(never: Infallible) -> Self {
-        match never {}
-    }
-}
-
 impl<T> Future for Never<T> {
     type Output = T;
 
@@ -94,10 +101,6 @@ impl<T> Future for Never<T> {
         match self.never {}
     }
 }
-
-/// The waiting future of a check that always answers at once, handing on `Request<B>`.
-#[doc(hidden)]
-pub type AtOnce<S, B> = Never<Result<(S, Request<B>), Rejection>>;
 
 /// A check's refusal: the error, the challenge for an authentication failure, and the request's
 /// raw correlation id (validated only if the rejection is rendered on its own).
@@ -162,20 +165,7 @@ impl<S, C> Validate<S, C> {
         Self { inner, check }
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_service_accessors!();
 }
 
 impl<S, C, ReqBody, ResBody> Service<Request<ReqBody>> for Validate<S, C>
@@ -185,7 +175,8 @@ where
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S, C::Wait, C::Body, ResBody>;
+    type Future =
+        ResponseFuture<S, <C::Later as Start<S, ReqBody, C::Body>>::Wait, C::Body, ResBody>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -202,7 +193,7 @@ where
                 rejection: Some(Box::new(rejection)),
             },
             Verdict::Wait(later) => State::Waiting {
-                wait: self.check.wait(later, request, &mut self.inner),
+                wait: later.start(request, &mut self.inner),
             },
         };
         ResponseFuture {

@@ -71,7 +71,7 @@ use http_body::Body;
 use mediatype::{MediaTypeBuf, ReadParams};
 use tower_layer::Layer;
 
-use crate::check::{take_ready, Check, Rejection, Validate, Verdict};
+use crate::check::{Check, Rejection, Validate, Verdict};
 use crate::error::{echo, ApiError, ErrorKind};
 use crate::limit::{carries_body, content_length, too_large};
 use crate::media::{
@@ -83,7 +83,7 @@ mod body;
 mod verify;
 
 pub use body::RequestBody;
-use verify::Verify;
+use verify::VerifyJson;
 
 /// Requires request bodies to declare an accepted media type; see the [module docs](self).
 ///
@@ -374,11 +374,9 @@ where
 {
     type Body = RequestBody<B>;
     type Pass = ();
-    /// The bound of a JSON body to verify.
-    type Later = usize;
-    type Wait = Verify<S, B>;
+    type Later = VerifyJson;
 
-    fn check(&self, request: &mut Request<B>) -> Verdict<(), usize> {
+    fn check(&self, request: &mut Request<B>) -> Verdict<(), VerifyJson> {
         let headers = request.headers();
         // A body stream not known to be empty carries a body whatever the headers say: the
         // headers are read only for a stream that says it is empty (a `Content-Length` or
@@ -412,7 +410,7 @@ where
                     Ok(Some(length)) if length > u64::try_from(bound).unwrap_or(u64::MAX) => {
                         Verdict::Reject(Rejection::new(too_large(length, bound), headers))
                     }
-                    _ => Verdict::Wait(bound),
+                    _ => Verdict::Wait(VerifyJson(bound)),
                 }
             }
             _ => Verdict::Pass(()),
@@ -422,9 +420,5 @@ where
     #[inline]
     fn pass(&self, (): (), request: Request<B>) -> Request<RequestBody<B>> {
         request.map(RequestBody::new)
-    }
-
-    fn wait(&self, bound: usize, request: Request<B>, inner: &mut S) -> Verify<S, B> {
-        Verify::new(request, take_ready(inner), bound)
     }
 }

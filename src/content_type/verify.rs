@@ -12,10 +12,25 @@ use http_body_util::LengthLimitError;
 use pin_project_lite::pin_project;
 
 use super::RequestBody;
-use crate::check::Rejection;
+use crate::check::{take_ready, Rejection, Start};
 use crate::error::{in_source_chain, ApiError, ErrorKind};
 use crate::limit::too_large_streamed;
 use crate::BoxError;
+
+/// A JSON body to read, up to this many bytes, and verify.
+pub struct VerifyJson(pub(super) usize);
+
+impl<S: Clone, B> Start<S, B, RequestBody<B>> for VerifyJson
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    type Wait = Verify<S, B>;
+
+    fn start(self, request: Request<B>, inner: &mut S) -> Verify<S, B> {
+        Verify::new(request, take_ready(inner), self.0)
+    }
+}
 
 pin_project! {
     /// Reads a JSON body up to its bound and verifies its syntax; then hands the ready inner
@@ -32,7 +47,7 @@ pin_project! {
 }
 
 impl<S, B> Verify<S, B> {
-    pub(super) fn new(request: Request<B>, service: S, bound: usize) -> Self {
+    fn new(request: Request<B>, service: S, bound: usize) -> Self {
         let (head, body) = request.into_parts();
         Self {
             body,

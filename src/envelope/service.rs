@@ -63,20 +63,7 @@ impl<S, F: Format> ErrorEnvelope<S, F> {
         }
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_service_accessors!();
 }
 
 impl<S, F, ReqBody, ResBody> Service<Request<ReqBody>> for ErrorEnvelope<S, F>
