@@ -22,6 +22,10 @@ mod service;
 use service::{drive, AXUM07_NOT_FOUND, AXUM07_OK, BARE, NOT_FOUND};
 
 fn req() -> Request<Full<Bytes>> {
+    req_with_token("Bearer read-token-5f2a9c")
+}
+
+fn req_with_token(authorization: &str) -> Request<Full<Bytes>> {
     let body: &'static [u8] = br#"{"name":"web"}"#;
     Request::builder()
         .method(Method::POST)
@@ -29,7 +33,7 @@ fn req() -> Request<Full<Bytes>> {
         .header("host", "api.example.com")
         .header("user-agent", "curl/8.5.0")
         .header("accept", "application/json")
-        .header(AUTHORIZATION, "Bearer read-token-5f2a9c")
+        .header(AUTHORIZATION, authorization)
         .header(CONTENT_TYPE, "application/json")
         .header(CONTENT_LENGTH, body.len())
         .body(Full::new(Bytes::from_static(body)))
@@ -126,17 +130,15 @@ fn main() {
                 .layer(AuthTokenLayer::bearer(tokens()).insert_principal(false))
                 .service(BARE);
             let grpc = which == "grpc_reject";
+            // The same request with a token that is not stored (as many headers, built alike).
             let reqs: Vec<_> = (0..n)
                 .map(|_| {
-                    let mut r = req();
-                    r.headers_mut().remove(AUTHORIZATION);
+                    let mut r = req_with_token("Bearer bad-token-000000");
                     if grpc {
                         // The same call made by a gRPC client: a trailers-only gRPC status.
                         *r.uri_mut() = http::Uri::from_static("/api.Machines/Create");
                         r.headers_mut()
                             .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-                        r.headers_mut()
-                            .insert("te", HeaderValue::from_static("trailers"));
                     }
                     r
                 })

@@ -25,6 +25,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
@@ -352,9 +353,10 @@ pub struct ApiError {
     retry_after: Option<u32>,
     code: Option<Code>,
     message: Cow<'static, str>,
-    /// Target, description and violations: boxed so that `Result<T, ApiError>` stays small and
-    /// the common errors, which have none of them, allocate nothing for them.
-    extra: Option<Box<Extra>>,
+    /// Target, description and violations: behind a pointer so that `Result<T, ApiError>` stays
+    /// small and the common errors, which have none of them, allocate nothing for them; shared,
+    /// so that a copy of an error (a validator's tag and its deferred body) costs no allocation.
+    extra: Option<Arc<Extra>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -434,7 +436,7 @@ impl ApiError {
     }
 
     fn extra_mut(&mut self) -> &mut Extra {
-        self.extra.get_or_insert_with(Default::default)
+        Arc::make_mut(self.extra.get_or_insert_with(Default::default))
     }
 
     /// Asks the client to retry after this delay (`Retry-After`, whole seconds, rounded up).
