@@ -100,14 +100,17 @@ async fn the_document_does_not_validate_when_broken() {
     assert!(!validator.is_valid(&doc));
 }
 
-/// The error answers the demo gives: every validator, the router, the handlers, the timeout,
-/// a panic.
-fn requests() -> Vec<(
+/// A request: method, URI, headers, body.
+type Case = (
     Method,
     &'static str,
     Vec<(&'static str, &'static str)>,
     String,
-)> {
+);
+
+/// The error answers the demo gives: every validator, the router, the handlers, the timeout,
+/// a panic.
+fn requests() -> Vec<Case> {
     let read = ("authorization", "Bearer read-token");
     let write = ("authorization", "Bearer write-token");
     let json = ("content-type", "application/json");
