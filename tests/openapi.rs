@@ -461,3 +461,48 @@ fn every_rendered_error_matches_its_format_schema() {
     }
     assert_eq!(rendered, formats.len() * ErrorKind::ALL.len() * 5);
 }
+
+#[test]
+fn a_response_the_operation_documents_is_kept_and_completed() {
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem, PathsBuilder};
+    use utoipa::openapi::{Info, OpenApiBuilder, RefOr, Response};
+
+    let operation = OperationBuilder::new()
+        .response("404", Response::new("No such machine."))
+        .build();
+    let mut doc = OpenApiBuilder::new()
+        .info(Info::new("machines", "1.0.0"))
+        .paths(
+            PathsBuilder::new().path("/machines/{id}", PathItem::new(HttpMethod::Get, operation)),
+        )
+        .build();
+    let envelope = ErrorEnvelopeLayer::problem();
+    ErrorResponses::envelope(&envelope)
+        .error(ErrorKind::ResourceNotFound)
+        .apply_to(&mut doc, "/machines/{id}", &Method::GET);
+    // Another operation's path is left alone.
+    ErrorResponses::envelope(&envelope)
+        .error(ErrorKind::Conflict)
+        .apply_to(&mut doc, "/elsewhere", &Method::GET);
+
+    let get = doc
+        .paths
+        .get_path_operation("/machines/{id}", HttpMethod::Get)
+        .unwrap();
+    let keys: Vec<&str> = get.responses.responses.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["404", "500"]);
+    let RefOr::T(not_found) = &get.responses.responses["404"] else {
+        panic!("an inline response")
+    };
+    assert_eq!(
+        not_found.description,
+        format!(
+            "No such machine.\nResourceNotFound: {}",
+            ErrorKind::ResourceNotFound.description()
+        )
+    );
+    assert!(not_found.content.contains_key("application/problem+json"));
+    assert!(not_found.headers.contains_key("x-request-id"));
+    let schemas = &doc.components.as_ref().unwrap().schemas;
+    assert!(schemas.contains_key("ProblemDetails"));
+}
