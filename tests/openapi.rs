@@ -506,3 +506,20 @@ fn a_response_the_operation_documents_is_kept_and_completed() {
     let schemas = &doc.components.as_ref().unwrap().schemas;
     assert!(schemas.contains_key("ProblemDetails"));
 }
+
+#[tokio::test]
+async fn google_status_is_pinned_to_the_kinds_of_each_response() {
+    let doc = document("google").await;
+    let schema = &doc["paths"]["/api/machines/{id}"]["get"]["responses"]["401"]["content"]
+        ["application/json"]["schema"];
+    let root = json!({ "components": doc["components"], "allOf": [schema] });
+    let validator = jsonschema::draft202012::new(&root).unwrap();
+    let answer = call("google", Method::GET, "/api/machines/1", &[], "").await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    let good: Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(good["error"]["status"], "UNAUTHENTICATED");
+    assert!(validator.is_valid(&good));
+    let mut other = good;
+    other["error"]["status"] = json!("PERMISSION_DENIED");
+    assert!(!validator.is_valid(&other));
+}

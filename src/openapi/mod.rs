@@ -53,7 +53,7 @@ mod schema;
 
 pub use describe::{DescribeErrors, Errors, ExtractorErrors, Unrouted};
 pub use responses::ErrorResponses;
-pub use schema::ErrorSchema;
 pub(crate) use schema::{defender, edgio, google, msi, problem, qradar};
+pub use schema::{ErrorSchema, KindMember};
 
 pub use utoipa::openapi::OpenApi;

@@ -158,7 +158,8 @@ impl<'f> ErrorResponses<'f> {
             }
         }
         for ct in content_types {
-            let schema = self.body_schema(status.as_u16());
+            let kinds: Vec<ErrorKind> = kinds.iter().map(|(k, _)| *k).collect();
+            let schema = self.body_schema(status.as_u16(), &kinds);
             builder = builder.content(ct, Content::new(Some(schema)));
         }
         builder = builder.header(
@@ -173,25 +174,33 @@ impl<'f> ErrorResponses<'f> {
         builder.build()
     }
 
-    /// The schema of a body answered with `status`.
-    fn body_schema(&self, status: u16) -> RefOr<Schema> {
+    /// The schema of a body answered with `status` for `kinds`: the component, with the members
+    /// that repeat the status or follow from the kind pinned to their values.
+    fn body_schema(&self, status: u16, kinds: &[ErrorKind]) -> RefOr<Schema> {
         let reference = Ref::from_schema_name(self.schema.name());
-        let path = self.schema.status_member();
-        if path.is_empty() {
+        let mut pins = Pin::default();
+        let status_path = self.schema.status_member();
+        if !status_path.is_empty() {
+            pins.insert(status_path, Type::Integer, vec![status.into()]);
+        }
+        if let Some((path, value)) = self.schema.kind_member() {
+            let mut values: Vec<&str> = kinds.iter().map(|k| value(*k)).collect();
+            values.sort_unstable();
+            values.dedup();
+            pins.insert(
+                path,
+                Type::String,
+                values.into_iter().map(Into::into).collect(),
+            );
+        }
+        if pins.0.is_empty() {
             return RefOr::Ref(reference);
         }
-        let mut pin = ObjectBuilder::new()
-            .schema_type(Type::Integer)
-            .enum_values(Some([status]))
-            .build();
-        for key in path.iter().rev() {
-            pin = ObjectBuilder::new()
-                .schema_type(Type::Object)
-                .property(*key, pin)
-                .build();
-        }
         RefOr::T(Schema::AllOf(
-            AllOfBuilder::new().item(reference).item(pin).build(),
+            AllOfBuilder::new()
+                .item(reference)
+                .item(pins.into_schema())
+                .build(),
         ))
     }
 
@@ -315,4 +324,50 @@ fn operations(item: &mut PathItem) -> [(Method, &mut Option<Operation>); 8] {
         (Method::PATCH, &mut item.patch),
         (Method::TRACE, &mut item.trace),
     ]
+}
+
+/// The members a response pins, as a tree of object keys.
+#[derive(Default)]
+struct Pin(BTreeMap<&'static str, PinNode>);
+
+enum PinNode {
+    Leaf(Type, Vec<serde_json::Value>),
+    Object(Pin),
+}
+
+impl Pin {
+    fn insert(&mut self, path: &'static [&'static str], ty: Type, values: Vec<serde_json::Value>) {
+        let Some((last, parents)) = path.split_last() else {
+            return;
+        };
+        let mut pin = self;
+        for key in parents {
+            let node = pin
+                .0
+                .entry(key)
+                .or_insert_with(|| PinNode::Object(Pin::default()));
+            pin = match node {
+                PinNode::Object(inner) => inner,
+                // A member both pinned and holding others: keep the pin.
+                PinNode::Leaf(..) => return,
+            };
+        }
+        pin.0.insert(last, PinNode::Leaf(ty, values));
+    }
+
+    fn into_schema(self) -> Schema {
+        let mut object = ObjectBuilder::new().schema_type(Type::Object);
+        for (key, node) in self.0 {
+            let schema = match node {
+                PinNode::Leaf(ty, values) => ObjectBuilder::new()
+                    .schema_type(ty)
+                    .enum_values(Some(values))
+                    .build()
+                    .into(),
+                PinNode::Object(inner) => inner.into_schema(),
+            };
+            object = object.property(key, schema);
+        }
+        object.build().into()
+    }
 }

@@ -20,7 +20,12 @@ pub struct ErrorSchema {
     name: Cow<'static, str>,
     schema: Value,
     status_member: &'static [&'static str],
+    kind_member: Option<KindMember>,
 }
+
+/// A member whose value follows from the error's kind alone (its path of object keys), and the
+/// function giving that value ([`ErrorSchema::with_kind_member`]).
+pub type KindMember = (&'static [&'static str], fn(ErrorKind) -> &'static str);
 
 impl ErrorSchema {
     /// A component named `name` with the JSON Schema `schema` (a JSON Schema 2020-12 object, as
@@ -30,6 +35,7 @@ impl ErrorSchema {
             name: name.into(),
             schema,
             status_member: &[],
+            kind_member: None,
         }
     }
 
@@ -38,6 +44,23 @@ impl ErrorSchema {
     pub fn with_status_member(mut self, path: &'static [&'static str]) -> Self {
         self.status_member = path;
         self
+    }
+
+    /// Names a string member whose value follows from the error's kind alone (Google's
+    /// `["error", "status"]`, the canonical code), and the function giving it: each response
+    /// documents it with the values of its kinds.
+    pub fn with_kind_member(
+        mut self,
+        path: &'static [&'static str],
+        value: fn(ErrorKind) -> &'static str,
+    ) -> Self {
+        self.kind_member = Some((path, value));
+        self
+    }
+
+    /// The path of the member that follows from the kind, and the function giving its value.
+    pub fn kind_member(&self) -> Option<KindMember> {
+        self.kind_member
     }
 
     /// The component's name under `components/schemas`.
@@ -267,6 +290,7 @@ pub(crate) fn google(domain: &str) -> ErrorSchema {
     );
     ErrorSchema::new("GoogleError", closed(&["error"], json!({ "error": body })))
         .with_status_member(&["error", "code"])
+        .with_kind_member(&["error", "status"], |kind| grpc::code(kind).name())
 }
 
 #[cfg(test)]
