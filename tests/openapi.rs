@@ -19,8 +19,10 @@ use tower_envelope::{
     AuthTokenLayer, BodyLimitLayer, ContentTypeLayer, ErrorEnvelopeLayer, ErrorKind, StaticTokens,
 };
 
-/// The OpenAPI 3.1 schema (`src/schemas/validation/schema.yaml` of the OpenAPI specification
-/// repository, branch v3.1-dev, as JSON): documents without Schema Object validation.
+/// The OpenAPI 3.1 schema for documents, without Schema Object validation: the OpenAPI
+/// Initiative's `src/schemas/validation/schema.yaml` (Apache-2.0; branch v3.1-dev, last changed
+/// in commit ddb29a7a1f2de831ba8cecb0bbbd1a20c992c976) converted to JSON. The document's schemas
+/// are checked against the JSON Schema 2020-12 meta-schema instead.
 const OAS_3_1: &str = include_str!("openapi-3.1.schema.json");
 
 struct Answer {

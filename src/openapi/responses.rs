@@ -157,10 +157,12 @@ impl<'f> ErrorResponses<'f> {
                 content_types.push(ct);
             }
         }
+        let schema = self.body_schema(
+            status.as_u16(),
+            &kinds.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+        );
         for ct in content_types {
-            let kinds: Vec<ErrorKind> = kinds.iter().map(|(k, _)| *k).collect();
-            let schema = self.body_schema(status.as_u16(), &kinds);
-            builder = builder.content(ct, Content::new(Some(schema)));
+            builder = builder.content(ct, Content::new(Some(schema.clone())));
         }
         builder = builder.header(
             id_header,
