@@ -15,7 +15,8 @@
 //!
 //! Tokens: `read-token` (read), `write-token` (read, write), `admin-token` (read, write, admin),
 //! `expired-token` (expired). GET/HEAD need `read`, POST/PUT/PATCH `write`, DELETE `admin`;
-//! `/healthz` needs no token.
+//! `/healthz` needs no token, nor does `GET /openapi.json`: the OpenAPI 3.1 document of these
+//! routes with every error the stack can answer, in the chosen format (feature `utoipa`).
 //!
 //! With `--features jwt` and `--jwks-url URL --issuer ISS --audience AUD`, bearer tokens are
 //! JWTs checked against the keys at `URL` (plain http), with the same scope rules (scopes from
@@ -26,15 +27,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use axum::body::Bytes;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{Method, StatusCode};
 use axum::routing::{get, post, put, MethodRouter};
 use axum::Router;
 use serde::{Deserialize, Serialize};
+use tower::timeout::TimeoutLayer;
 use tower::ServiceBuilder;
 use tower_envelope::axum::{Json, Path};
 use tower_envelope::error::echo;
 use tower_envelope::format::{Defender, Edgio, Format, Google, Msi, Problem, QRadar};
+use tower_envelope::openapi::{ErrorResponses, Unrouted};
 use tower_envelope::prelude::*;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder};
+use utoipa::openapi::{Info, OpenApi, OpenApiBuilder, Response};
 
 /// The formats `--format` accepts.
 pub const FORMATS: [&str; 6] = ["defender", "qradar", "msi", "edgio", "problem", "google"];
@@ -206,30 +213,152 @@ fn api(guarded: impl Fn(MethodRouter) -> MethodRouter) -> Router {
         .route("/api/panic", guarded(get(boom)))
 }
 
-/// `/healthz` and `api` under the envelope and the request validators.
-fn stack(format: Arc<dyn Format>, api: Router) -> Router {
+/// The layers around every route, outermost first: the stack is built from these values, and
+/// the OpenAPI document describes the same values.
+struct Layers {
+    envelope: ErrorEnvelopeLayer<Arc<dyn Format>>,
+    url: UrlEncodingLayer,
+    content_type: ContentTypeLayer,
+    limit: BodyLimitLayer,
+    timeout: TimeoutLayer,
+}
+
+/// `/healthz`, `/openapi.json` and `api` under the envelope and the request validators;
+/// `auth` is the token check `api` is guarded with.
+fn stack<V: 'static>(format: Arc<dyn Format>, api: Router, auth: &AuthTokenLayer<V>) -> Router {
+    let layers = Layers {
+        envelope: ErrorEnvelopeLayer::new(format)
+            .catch_panic()
+            .grpc_domain("demo.example.com"),
+        url: UrlEncodingLayer::new(),
+        content_type: ContentTypeLayer::json(),
+        limit: BodyLimitLayer::new(4096),
+        timeout: TimeoutLayer::new(Duration::from_secs(1)),
+    };
+    let document = Bytes::from(
+        openapi(&layers, auth)
+            .to_pretty_json()
+            .expect("serializable"),
+    );
+    let spec = move || async move { ([(CONTENT_TYPE, "application/json")], document) };
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/openapi.json", get(spec))
         .merge(api)
         // Around every route and the router's 404/405: the envelope renders all of them.
         .layer(
             ServiceBuilder::new()
-                .layer(
-                    ErrorEnvelopeLayer::new(format)
-                        .catch_panic()
-                        .grpc_domain("demo.example.com"),
-                )
-                .layer(UrlEncodingLayer::new())
-                .layer(ContentTypeLayer::json())
-                .layer(BodyLimitLayer::new(4096))
-                .timeout(Duration::from_secs(1)),
+                .layer(layers.envelope)
+                .layer(layers.url)
+                .layer(layers.content_type)
+                .layer(layers.limit)
+                .layer(layers.timeout),
         )
+}
+
+/// The demo's OpenAPI document: its operations, each with the errors the layers in front of it
+/// and its handler can answer, in the envelope's format.
+fn openapi<V: 'static>(layers: &Layers, auth: &AuthTokenLayer<V>) -> OpenApi {
+    let mut doc = OpenApiBuilder::new()
+        .info(Info::new("tower-envelope demo", env!("CARGO_PKG_VERSION")))
+        .build();
+    let operations = [
+        ("/healthz", HttpMethod::Get, "200", "Liveness"),
+        ("/openapi.json", HttpMethod::Get, "200", "This document"),
+        ("/api/machines", HttpMethod::Post, "201", "Create a machine"),
+        ("/api/machines/{id}", HttpMethod::Get, "200", "A machine"),
+        (
+            "/api/machines/{id}",
+            HttpMethod::Delete,
+            "204",
+            "Delete a machine",
+        ),
+        (
+            "/api/machines/{id}/spec",
+            HttpMethod::Put,
+            "200",
+            "Replace a machine's spec",
+        ),
+        (
+            "/api/slow",
+            HttpMethod::Get,
+            "200",
+            "Answers after the timeout",
+        ),
+        (
+            "/api/upstream/credentials",
+            HttpMethod::Get,
+            "200",
+            "An upstream refuses our key",
+        ),
+        (
+            "/api/upstream/query",
+            HttpMethod::Get,
+            "200",
+            "An upstream refuses our query",
+        ),
+        (
+            "/api/panic",
+            HttpMethod::Get,
+            "200",
+            "A handler that panics",
+        ),
+    ];
+    for (path, method, status, summary) in operations {
+        let operation = OperationBuilder::new()
+            .summary(Some(summary))
+            .response(status, Response::new(summary));
+        doc.paths.add_path_operation(path, vec![method], operation);
+    }
+    // What the stack answers any request with, and a request no route takes.
+    let stack = ErrorResponses::envelope(&layers.envelope)
+        .layer(&layers.url)
+        .layer(&layers.content_type)
+        .layer(&layers.limit)
+        .layer(&layers.timeout);
+    stack.clone().layer(&Unrouted).components(&mut doc);
+    stack.apply(&mut doc);
+    // The token check guards the `/api` routes only.
+    ErrorResponses::envelope(&layers.envelope)
+        .layer(auth)
+        .apply_where(&mut doc, |path, _| path.starts_with("/api/"));
+    // What the handlers answer themselves.
+    let handler = || ErrorResponses::envelope(&layers.envelope);
+    handler()
+        .extractor::<Json<NewMachine>>()
+        .apply_to(&mut doc, "/api/machines", &Method::POST);
+    handler()
+        .extractor::<Path<String>>()
+        .error(ErrorKind::ResourceNotFound)
+        .apply_to(&mut doc, "/api/machines/{id}", &Method::GET);
+    handler()
+        .extractor::<Path<String>>()
+        .apply_to(&mut doc, "/api/machines/{id}", &Method::DELETE);
+    handler()
+        .extractor::<Path<u64>>()
+        .extractor::<Json<Spec>>()
+        .error(ErrorKind::ResourceNotFound)
+        .apply_to(&mut doc, "/api/machines/{id}/spec", &Method::PUT);
+    handler()
+        .error(ErrorKind::UpstreamInvalidCredentials)
+        .apply_to(&mut doc, "/api/upstream/credentials", &Method::GET);
+    handler().error(ErrorKind::UpstreamQueryInvalid).apply_to(
+        &mut doc,
+        "/api/upstream/query",
+        &Method::GET,
+    );
+    doc
 }
 
 /// The demo application rendering its errors in `format`, with the demo's static tokens.
 pub fn app(format: Arc<dyn Format>) -> Router {
     let auth = scopes(AuthTokenLayer::bearer(tokens()));
-    stack(format, api(move |route| route.route_layer(auth.clone())))
+    let guard = auth.clone();
+    stack(
+        format,
+        api(move |route| route.route_layer(guard.clone())),
+        &auth,
+    )
 }
 
 /// The demo application with JWT bearer tokens checked against `validator`: the same stack and
@@ -243,7 +372,12 @@ pub fn jwt_app(
     let auth = scopes(AuthTokenLayer::bearer(tower_envelope::auth::Async(
         validator,
     )));
-    stack(format, api(move |route| route.route_layer(auth.clone())))
+    let guard = auth.clone();
+    stack(
+        format,
+        api(move |route| route.route_layer(guard.clone())),
+        &auth,
+    )
 }
 
 /// Serves the demo on `listener` until `shutdown` completes.
@@ -355,6 +489,7 @@ async fn main() -> std::io::Result<()> {
     }
     println!("try:");
     println!("  curl -i {base}/healthz");
+    println!("  curl -s {base}/openapi.json");
     println!("  curl -i {base}/api/machines/1 -H 'Authorization: Bearer read-token'");
     println!("  curl -i {base}/api/machines/7 -H 'Authorization: Bearer read-token'");
     println!("  curl -i {base}/api/machines/1");

@@ -64,6 +64,8 @@
 //!   `use axum::...`, import `tower_envelope::prelude::*` rather than `tower_envelope::*`.
 //! - `tonic`: `impl From<ApiError> for tonic::Status`.
 //! - `tracing`: inner service errors are logged at error level with the correlation id.
+//! - `utoipa`: [`openapi`], each format's error body as a JSON Schema and the error responses
+//!   of a stack added to a `utoipa` OpenAPI document.
 //! - `jwt`: [`auth::jwt`], JWT bearer tokens checked against a fixed key set or a JWKS URL
 //!   (signature, `exp`/`nbf`/`iss`/`aud`, scopes from `scp`/`scope`/`roles`), pure-Rust crypto.
 #![forbid(unsafe_code)]
@@ -102,6 +104,8 @@ pub mod format;
 mod headers;
 pub mod limit;
 mod media;
+#[cfg(feature = "utoipa")]
+pub mod openapi;
 pub mod prelude;
 mod request_id;
 pub mod url;

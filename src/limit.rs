@@ -165,6 +165,12 @@ impl<P> BodyLimitLayer<P> {
         self.require_content_length = true;
         self
     }
+
+    /// Whether [`BodyLimitLayer::require_content_length`] is set.
+    #[cfg(feature = "utoipa")]
+    pub(crate) fn requires_content_length(&self) -> bool {
+        self.require_content_length
+    }
 }
 
 impl<S, P: Clone> Layer<S> for BodyLimitLayer<P> {

@@ -422,6 +422,13 @@ impl<V> AuthTokenLayer<V> {
     pub fn scheme(&self) -> &Scheme {
         &self.config.scheme
     }
+
+    /// Whether a request with `method` may need a scope (per method or per route).
+    #[cfg(feature = "utoipa")]
+    pub(crate) fn may_require_scope(&self, method: &Method) -> bool {
+        let config = &self.config;
+        config.route_scopes.is_some() || config.method_scopes.iter().any(|(m, _)| m == method)
+    }
 }
 
 impl<S, V: Clone> Layer<S> for AuthTokenLayer<V> {

@@ -186,6 +186,13 @@ impl ContentTypeLayer {
         self
     }
 
+    /// Whether `Accept` is checked ([`ContentTypeLayer::accept_header`]) and JSON bodies are
+    /// verified ([`ContentTypeLayer::verify_json`]).
+    #[cfg(feature = "utoipa")]
+    pub(crate) fn checks(&self) -> (bool, bool) {
+        (self.produces.is_some(), self.verify_json.is_some())
+    }
+
     /// Checks the request's `Content-Type`; `Ok(true)` for a JSON body, `Ok(false)` for another
     /// accepted type.
     pub(crate) fn check_content_type(&self, headers: &HeaderMap) -> Result<bool, ApiError> {

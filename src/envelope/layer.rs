@@ -125,6 +125,12 @@ impl<F: Format> ErrorEnvelopeLayer<F> {
         self.config.grpc_domain = domain.into();
         self
     }
+
+    /// The format and the correlation id header, as the OpenAPI description reads them.
+    #[cfg(feature = "utoipa")]
+    pub(crate) fn format_and_id_header(&self) -> (&F, &HeaderName) {
+        (&self.config.format, &self.config.request_id_header)
+    }
 }
 
 impl<S, F: Format + Clone> Layer<S> for ErrorEnvelopeLayer<F> {

@@ -175,6 +175,11 @@ impl Format for Defender {
         )
     }
 
+    #[cfg(feature = "utoipa")]
+    fn error_schema(&self) -> Option<crate::openapi::ErrorSchema> {
+        Some(crate::openapi::defender())
+    }
+
     fn parse(
         &self,
         status: StatusCode,

@@ -111,6 +111,11 @@ impl Format for Edgio {
         }
     }
 
+    #[cfg(feature = "utoipa")]
+    fn error_schema(&self) -> Option<crate::openapi::ErrorSchema> {
+        Some(crate::openapi::edgio())
+    }
+
     fn parse(
         &self,
         status: StatusCode,

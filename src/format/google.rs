@@ -248,6 +248,11 @@ impl Format for Google {
         Rendered::new(status, JSON, out)
     }
 
+    #[cfg(feature = "utoipa")]
+    fn error_schema(&self) -> Option<crate::openapi::ErrorSchema> {
+        Some(crate::openapi::google(&self.domain))
+    }
+
     fn parse(
         &self,
         status: StatusCode,

@@ -183,6 +183,13 @@ pub trait Format: Send + Sync + 'static {
     fn uses_path(&self) -> bool {
         false
     }
+
+    /// This format's error body as a JSON Schema, for OpenAPI documents (feature `utoipa`);
+    /// `None` (the default) for a format that does not describe it.
+    #[cfg(feature = "utoipa")]
+    fn error_schema(&self) -> Option<crate::openapi::ErrorSchema> {
+        None
+    }
 }
 
 macro_rules! forward_format {
@@ -210,6 +217,10 @@ macro_rules! forward_format {
             }
             fn uses_path(&self) -> bool {
                 (**self).uses_path()
+            }
+            #[cfg(feature = "utoipa")]
+            fn error_schema(&self) -> Option<crate::openapi::ErrorSchema> {
+                (**self).error_schema()
             }
         }
     )*};

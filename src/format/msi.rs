@@ -170,6 +170,11 @@ impl Format for Msi {
         rendered
     }
 
+    #[cfg(feature = "utoipa")]
+    fn error_schema(&self) -> Option<crate::openapi::ErrorSchema> {
+        Some(crate::openapi::msi())
+    }
+
     fn parse(
         &self,
         status: StatusCode,

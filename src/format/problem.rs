@@ -195,6 +195,14 @@ impl Format for Problem {
         )
     }
 
+    #[cfg(feature = "utoipa")]
+    fn error_schema(&self) -> Option<crate::openapi::ErrorSchema> {
+        Some(crate::openapi::problem(
+            self.type_base.as_deref(),
+            self.instance,
+        ))
+    }
+
     fn parse(
         &self,
         status: StatusCode,

@@ -1,0 +1,241 @@
+//! What each layer can answer, read from the configuration that builds it.
+
+use std::borrow::Cow;
+
+use http::Method;
+
+use crate::auth::{AuthTokenLayer, StaticTokens};
+use crate::error::ErrorKind;
+use crate::{BodyLimitLayer, ContentTypeLayer, ErrorEnvelopeLayer, Format, UrlEncodingLayer};
+
+/// A layer (or any part of a stack) that can say which errors it answers requests with.
+///
+/// The crate's layers implement it from the configuration that builds them: a
+/// [`BodyLimitLayer`] answers `LengthRequired` only with
+/// [`require_content_length`](BodyLimitLayer::require_content_length), a [`ContentTypeLayer`]
+/// `NotAcceptable` only with [`accept_header`](ContentTypeLayer::accept_header), an
+/// [`AuthTokenLayer`] `InsufficientScope` only for the methods (or routes) that require a scope.
+pub trait DescribeErrors {
+    /// Adds to `errors` every error this layer can answer a request with `method` with.
+    fn describe_errors(&self, method: &Method, errors: &mut Errors);
+}
+
+impl<T: DescribeErrors + ?Sized> DescribeErrors for &T {
+    fn describe_errors(&self, method: &Method, errors: &mut Errors) {
+        (**self).describe_errors(method, errors);
+    }
+}
+
+/// A header an error response carries, as documented.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DocHeader {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) description: &'static str,
+}
+
+/// The errors a stack can answer one request with: kinds, and the headers their answers carry.
+#[derive(Clone, Debug, Default)]
+pub struct Errors {
+    pub(crate) kinds: Vec<(ErrorKind, Vec<DocHeader>)>,
+    pub(crate) request_id_header: Option<Cow<'static, str>>,
+}
+
+impl Errors {
+    /// Adds an error of `kind`.
+    pub fn error(&mut self, kind: ErrorKind) -> &mut Self {
+        if !self.kinds.iter().any(|(k, _)| *k == kind) {
+            self.kinds.push((kind, Vec::new()));
+        }
+        self
+    }
+
+    /// Adds an error of `kind` whose answer carries the header `name` (`WWW-Authenticate`,
+    /// `Allow`, `Retry-After`), described by `description`.
+    pub fn error_with_header(
+        &mut self,
+        kind: ErrorKind,
+        name: &'static str,
+        description: &'static str,
+    ) -> &mut Self {
+        self.error(kind);
+        let headers = &mut self
+            .kinds
+            .iter_mut()
+            .find(|(k, _)| *k == kind)
+            .expect("added above")
+            .1;
+        if !headers.iter().any(|h| h.name.eq_ignore_ascii_case(name)) {
+            headers.push(DocHeader {
+                name: Cow::Borrowed(name),
+                description,
+            });
+        }
+        self
+    }
+
+    /// Names the header every error response carries the correlation id in (default
+    /// `x-request-id`).
+    pub fn request_id_header(&mut self, name: impl Into<Cow<'static, str>>) -> &mut Self {
+        self.request_id_header = Some(name.into());
+        self
+    }
+
+    /// Whether an error of `kind` is listed.
+    pub fn contains(&self, kind: ErrorKind) -> bool {
+        self.kinds.iter().any(|(k, _)| *k == kind)
+    }
+}
+
+const WWW_AUTHENTICATE: &str = "The RFC 6750 challenge: the scheme, the realm and, for a token \
+     that was sent, `error=\"invalid_token\"` or `error=\"insufficient_scope\"` with the scopes \
+     required.";
+
+impl<V: 'static> DescribeErrors for AuthTokenLayer<V> {
+    fn describe_errors(&self, method: &Method, errors: &mut Errors) {
+        errors
+            .error_with_header(
+                ErrorKind::Unauthorized,
+                "WWW-Authenticate",
+                WWW_AUTHENTICATE,
+            )
+            .error_with_header(
+                ErrorKind::TokenExpired,
+                "WWW-Authenticate",
+                WWW_AUTHENTICATE,
+            );
+        if self.may_require_scope(method) {
+            errors.error_with_header(
+                ErrorKind::InsufficientScope,
+                "WWW-Authenticate",
+                WWW_AUTHENTICATE,
+            );
+        }
+        // A validator that fetches keys may be unable to answer; a fixed token table never is.
+        if std::any::TypeId::of::<V>() != std::any::TypeId::of::<StaticTokens>() {
+            errors.error(ErrorKind::ServiceUnavailable);
+        }
+    }
+}
+
+impl DescribeErrors for UrlEncodingLayer {
+    fn describe_errors(&self, _method: &Method, errors: &mut Errors) {
+        errors.error(ErrorKind::InvalidUrl);
+    }
+}
+
+impl DescribeErrors for ContentTypeLayer {
+    fn describe_errors(&self, _method: &Method, errors: &mut Errors) {
+        errors.error(ErrorKind::UnsupportedMediaType);
+        let (accept, verify_json) = self.checks();
+        if accept {
+            errors.error(ErrorKind::NotAcceptable);
+        }
+        if verify_json {
+            errors
+                .error(ErrorKind::InvalidRequestBody)
+                .error(ErrorKind::PayloadTooLarge)
+                .error(ErrorKind::BadRequest);
+        }
+    }
+}
+
+impl<P> DescribeErrors for BodyLimitLayer<P> {
+    fn describe_errors(&self, _method: &Method, errors: &mut Errors) {
+        // A malformed or conflicting `Content-Length` is a `BadRequest`.
+        errors
+            .error(ErrorKind::PayloadTooLarge)
+            .error(ErrorKind::BadRequest);
+        if self.requires_content_length() {
+            errors.error(ErrorKind::LengthRequired);
+        }
+    }
+}
+
+impl<F: Format> DescribeErrors for ErrorEnvelopeLayer<F> {
+    fn describe_errors(&self, _method: &Method, errors: &mut Errors) {
+        // An inner service's error, a panic (with `catch_panic`), a bare 500.
+        errors.error(ErrorKind::Internal);
+        let (_, id_header) = self.format_and_id_header();
+        errors.request_id_header(id_header.as_str().to_owned());
+    }
+}
+
+/// The answers of a router (axum's, say) to a request no route takes: `NotFound` and
+/// `MethodNotAllowed` with its `Allow` header.
+///
+/// They answer no documented operation; [`ErrorResponses::components`](super::ErrorResponses::components)
+/// documents them among the reusable responses.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unrouted;
+
+impl DescribeErrors for Unrouted {
+    fn describe_errors(&self, _method: &Method, errors: &mut Errors) {
+        errors.error(ErrorKind::NotFound).error_with_header(
+            ErrorKind::MethodNotAllowed,
+            "Allow",
+            "The methods the path allows.",
+        );
+    }
+}
+
+/// `tower::timeout`: an inner service that takes too long is answered `UpstreamTimeout`.
+#[cfg(feature = "tower")]
+impl DescribeErrors for tower::timeout::TimeoutLayer {
+    fn describe_errors(&self, _method: &Method, errors: &mut Errors) {
+        errors.error(ErrorKind::UpstreamTimeout);
+    }
+}
+
+/// `tower::load_shed`: an inner service that is not ready is answered `ServiceUnavailable`.
+#[cfg(feature = "tower")]
+impl DescribeErrors for tower::load_shed::LoadShedLayer {
+    fn describe_errors(&self, _method: &Method, errors: &mut Errors) {
+        errors.error(ErrorKind::ServiceUnavailable);
+    }
+}
+
+/// A list of kinds, for what a handler answers itself (`[ErrorKind::ResourceNotFound]`).
+impl<const N: usize> DescribeErrors for [ErrorKind; N] {
+    fn describe_errors(&self, _method: &Method, errors: &mut Errors) {
+        for kind in self {
+            errors.error(*kind);
+        }
+    }
+}
+
+/// An extractor whose rejections are `ApiError`s of known kinds
+/// ([`ErrorResponses::extractor`](super::ErrorResponses::extractor)).
+pub trait ExtractorErrors {
+    /// The kinds the extractor rejects a request with.
+    const ERRORS: &'static [ErrorKind];
+}
+
+/// The body's `Content-Type`, its JSON syntax, its shape (`MissingParameter` for a missing
+/// field, `InvalidInput` for a wrong value), its size and a broken stream.
+#[cfg(feature = "axum")]
+impl<T> ExtractorErrors for crate::axum::Json<T> {
+    const ERRORS: &'static [ErrorKind] = &[
+        ErrorKind::UnsupportedMediaType,
+        ErrorKind::InvalidRequestBody,
+        ErrorKind::MissingParameter,
+        ErrorKind::InvalidInput,
+        ErrorKind::PayloadTooLarge,
+        ErrorKind::BadRequest,
+    ];
+}
+
+/// A parameter that does not parse, or a route and a type that disagree (`Internal`).
+#[cfg(feature = "axum")]
+impl<T> ExtractorErrors for crate::axum::Path<T> {
+    const ERRORS: &'static [ErrorKind] = &[
+        ErrorKind::InvalidInput,
+        ErrorKind::MissingParameter,
+        ErrorKind::Internal,
+    ];
+}
+
+/// A missing or malformed query parameter.
+#[cfg(feature = "axum")]
+impl<T> ExtractorErrors for crate::axum::Query<T> {
+    const ERRORS: &'static [ErrorKind] = &[ErrorKind::MissingParameter, ErrorKind::InvalidInput];
+}
