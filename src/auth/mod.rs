@@ -1,4 +1,5 @@
-//! [`AuthTokenLayer`]: the token checklist of the vendor documents, in constant time.
+//! [`AuthTokenLayer`]: the token checklist of the vendor documents; a token lookup whose time
+//! says nothing about the token.
 //!
 //! The layer reads a token ([`Scheme`]: `Authorization: Bearer`, EdgeCast's
 //! `Authorization: TOK:` or a named header such as QRadar's `SEC`), checks it with a
