@@ -297,9 +297,10 @@ impl ser::SerializeMap for Compound<'_> {
     type Ok = ();
     type Error = Unsupported;
 
+    /// The crate's maps (`serde_json::Value` objects) have string keys, written as strings.
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Unsupported> {
         self.separator();
-        key.serialize(KeyWriter { out: self.out })?;
+        key.serialize(Writer { out: self.out })?;
         self.out.push(b':');
         Ok(())
     }
@@ -329,146 +330,6 @@ impl ser::SerializeStruct for Compound<'_> {
 
     fn end(self) -> Result<(), Unsupported> {
         ser::SerializeMap::end(self)
-    }
-}
-
-/// A map key: JSON object keys are strings.
-struct KeyWriter<'a> {
-    out: &'a mut Vec<u8>,
-}
-
-impl ser::Serializer for KeyWriter<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    type SerializeSeq = ser::Impossible<(), Unsupported>;
-    type SerializeTuple = ser::Impossible<(), Unsupported>;
-    type SerializeTupleStruct = ser::Impossible<(), Unsupported>;
-    type SerializeTupleVariant = ser::Impossible<(), Unsupported>;
-    type SerializeMap = ser::Impossible<(), Unsupported>;
-    type SerializeStruct = ser::Impossible<(), Unsupported>;
-    type SerializeStructVariant = ser::Impossible<(), Unsupported>;
-
-    fn serialize_str(self, v: &str) -> Result<(), Unsupported> {
-        string(self.out, v);
-        Ok(())
-    }
-
-    fn serialize_bool(self, _: bool) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_i8(self, _: i8) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_i16(self, _: i16) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_i32(self, _: i32) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_i64(self, _: i64) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_u8(self, _: u8) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_u16(self, _: u16) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_u32(self, _: u32) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_u64(self, _: u64) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_f32(self, _: f32) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_f64(self, _: f64) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_char(self, v: char) -> Result<(), Unsupported> {
-        string(self.out, v.encode_utf8(&mut [0; 4]));
-        Ok(())
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_none(self) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_unit(self) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-    ) -> Result<(), Unsupported> {
-        self.serialize_str(variant)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), Unsupported> {
-        value.serialize(self)
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStruct, Unsupported> {
-        Err(Unsupported)
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Unsupported> {
-        Err(Unsupported)
     }
 }
 
