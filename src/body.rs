@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::Method;
+use http::{HeaderMap, Method};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
@@ -46,9 +46,75 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<B> {
-        Inner { #[pin] body: B },
-        Full { data: Option<Bytes> },
+        Plain { #[pin] body: Either<B> },
         Problem { problem: Option<Box<Deferred>> },
+    }
+}
+
+pin_project! {
+    /// A body that is either a stream passed through untouched or bytes (and trailers) already
+    /// in hand: the passing and buffered halves of the crate's request and response bodies.
+    #[project = EitherProj]
+    pub(crate) enum Either<B> {
+        Inner { #[pin] body: B },
+        Buffered { data: Option<Bytes>, trailers: Option<HeaderMap> },
+    }
+}
+
+impl<B> Either<B> {
+    /// `data` (none when empty) and `trailers`, in hand.
+    pub(crate) fn buffered(data: Bytes, trailers: Option<HeaderMap>) -> Self {
+        Self::Buffered {
+            data: (!data.is_empty()).then_some(data),
+            trailers,
+        }
+    }
+
+    /// The length of the bytes in hand, if any are.
+    pub(crate) fn buffered_len(&self) -> Option<usize> {
+        match self {
+            Self::Inner { .. } => None,
+            Self::Buffered { data, .. } => Some(data.as_ref().map_or(0, Bytes::len)),
+        }
+    }
+}
+
+impl<B> Body for Either<B>
+where
+    B: Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.project() {
+            EitherProj::Inner { body } => body.poll_frame(cx),
+            EitherProj::Buffered { data, trailers } => Poll::Ready(
+                data.take()
+                    .map(Frame::data)
+                    .or_else(|| trailers.take().map(Frame::trailers))
+                    .map(Ok),
+            ),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Inner { body } => body.is_end_stream(),
+            Self::Buffered { data, trailers } => data.is_none() && trailers.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Inner { body } => body.size_hint(),
+            Self::Buffered { data, .. } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+        }
     }
 }
 
@@ -74,15 +140,17 @@ impl<B> ResponseBody<B> {
     /// Wraps the inner service's body.
     pub fn new(body: B) -> Self {
         Self {
-            kind: Kind::Inner { body },
+            kind: Kind::Plain {
+                body: Either::Inner { body },
+            },
         }
     }
 
     /// A complete body.
     pub fn full(data: Bytes) -> Self {
         Self {
-            kind: Kind::Full {
-                data: (!data.is_empty()).then_some(data),
+            kind: Kind::Plain {
+                body: Either::buffered(data, None),
             },
         }
     }
@@ -102,9 +170,7 @@ impl<B> ResponseBody<B> {
 
     /// An empty body.
     pub fn empty() -> Self {
-        Self {
-            kind: Kind::Full { data: None },
-        }
+        Self::full(Bytes::new())
     }
 }
 
@@ -117,11 +183,10 @@ impl<B: Default> Default for ResponseBody<B> {
 impl<B> std::fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.kind {
-            Kind::Inner { .. } => f.write_str("ResponseBody::Inner"),
-            Kind::Full { data } => f
-                .debug_tuple("ResponseBody::Full")
-                .field(&data.as_ref().map_or(0, Bytes::len))
-                .finish(),
+            Kind::Plain { body } => match body.buffered_len() {
+                None => f.write_str("ResponseBody::Inner"),
+                Some(len) => f.debug_tuple("ResponseBody::Full").field(&len).finish(),
+            },
             Kind::Problem { .. } => f.write_str("ResponseBody::Problem"),
         }
     }
@@ -139,8 +204,7 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.project().kind.project() {
-            KindProj::Inner { body } => body.poll_frame(cx),
-            KindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            KindProj::Plain { body } => body.poll_frame(cx),
             KindProj::Problem { problem } => Poll::Ready(problem.take().map(|p| {
                 p.bytes();
                 let bytes = p.rendered.into_inner().unwrap_or_default();
@@ -151,18 +215,14 @@ where
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
-            Kind::Inner { body } => body.is_end_stream(),
-            Kind::Full { data } => data.is_none(),
+            Kind::Plain { body } => body.is_end_stream(),
             Kind::Problem { problem } => problem.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            Kind::Inner { body } => body.size_hint(),
-            Kind::Full { data } => {
-                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
-            }
+            Kind::Plain { body } => body.size_hint(),
             // Asked for its length, the body is about to be sent: render it now.
             Kind::Problem { problem } => {
                 SizeHint::with_exact(problem.as_ref().map_or(0, |p| p.bytes().len() as u64))

@@ -4,23 +4,19 @@
 //! A passing request costs nothing here: the layers keep the raw header value (a reference-
 //! counted clone) and validate it only when they render an error.
 
+use arrayvec::ArrayString;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
-/// A correlation id: a request's valid id (its header value, shared, or a copy) or a fresh UUID
-/// v4 held inline.
+/// A correlation id: a request's valid id or a fresh UUID v4, held as text (checked once, when
+/// it is made) beside the header value it came from, if any.
 #[doc(hidden)]
 #[derive(Clone)]
-pub struct RequestId(Repr);
-
-#[derive(Clone)]
-enum Repr {
-    /// A request's header value, shared.
-    Header(HeaderValue),
-    /// A copied or generated id.
-    Inline {
-        len: u8,
-        bytes: [u8; RequestId::MAX_LEN],
-    },
+pub struct RequestId {
+    // An `ArrayString` rather than bytes: the formats read the id as `&str` on every render, and
+    // re-checking its UTF-8 there cost more than the rest of the id's handling.
+    text: ArrayString<{ RequestId::MAX_LEN }>,
+    /// The request's header value, shared, when the id came from one.
+    header: Option<HeaderValue>,
 }
 
 impl RequestId {
@@ -40,21 +36,22 @@ impl RequestId {
 
     /// The id in `value`, when it is valid (copied inline).
     pub fn parse(value: &[u8]) -> Option<Self> {
-        Self::is_valid(value).then(|| Self::inline(value))
+        Self::text(value).map(|text| Self { text, header: None })
     }
 
-    fn inline(value: &[u8]) -> Self {
-        let mut bytes = [0; Self::MAX_LEN];
-        bytes[..value.len()].copy_from_slice(value);
-        Self(Repr::Inline {
-            len: value.len() as u8,
-            bytes,
-        })
+    fn text(value: &[u8]) -> Option<ArrayString<{ Self::MAX_LEN }>> {
+        if !Self::is_valid(value) {
+            return None;
+        }
+        ArrayString::from(std::str::from_utf8(value).ok()?).ok()
     }
 
     /// The id in a header value, when it is valid (shares the value; no allocation).
     pub(crate) fn from_value(value: &HeaderValue) -> Option<Self> {
-        Self::is_valid(value.as_bytes()).then(|| Self(Repr::Header(value.clone())))
+        Self::text(value.as_bytes()).map(|text| Self {
+            text,
+            header: Some(value.clone()),
+        })
     }
 
     /// The id in header `name` of `headers`, when it is valid.
@@ -65,12 +62,12 @@ impl RequestId {
     /// A fresh UUID v4, hyphenated, lower case.
     pub(crate) fn generate() -> Self {
         let mut buffer = [0; uuid::fmt::Hyphenated::LENGTH];
-        Self::inline(
-            uuid::Uuid::new_v4()
-                .hyphenated()
-                .encode_lower(&mut buffer)
-                .as_bytes(),
-        )
+        let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+        Self {
+            // 36 bytes always fit.
+            text: ArrayString::from(text).unwrap_or_default(),
+            header: None,
+        }
     }
 
     /// The request's valid id from `value`, or a fresh one.
@@ -82,23 +79,15 @@ impl RequestId {
 
     /// The id.
     pub fn as_str(&self) -> &str {
-        // Only visible ASCII is ever held.
-        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+        &self.text
     }
 
-    fn as_bytes(&self) -> &[u8] {
-        match &self.0 {
-            Repr::Header(value) => value.as_bytes(),
-            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
-        }
-    }
-
-    /// The id as a header value: the request's own, shared, or an inline one copied once.
+    /// The id as a header value: the request's own, shared, or a copy of the text.
     pub(crate) fn to_header_value(&self) -> HeaderValue {
-        match &self.0 {
-            Repr::Header(value) => value.clone(),
-            // Only visible ASCII is held inline, so the fallback never happens.
-            Repr::Inline { .. } => HeaderValue::from_bytes(self.as_bytes())
+        match &self.header {
+            Some(value) => value.clone(),
+            // Only visible ASCII is held, so the fallback never happens.
+            None => HeaderValue::from_str(&self.text)
                 .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
         }
     }

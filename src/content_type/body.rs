@@ -9,6 +9,8 @@ use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use crate::body::Either;
+
 pin_project! {
     /// The request body the inner service of [`ContentType`](super::ContentType) receives: the original body, or
     /// the bytes (and trailers) that [`ContentTypeLayer::verify_json`](super::ContentTypeLayer::verify_json) buffered and verified.
@@ -16,15 +18,7 @@ pin_project! {
     /// An enum rather than a boxed body, so that a passing request costs no allocation.
     pub struct RequestBody<B> {
         #[pin]
-        kind: BodyKind<B>,
-    }
-}
-
-pin_project! {
-    #[project = BodyKindProj]
-    enum BodyKind<B> {
-        Inner { #[pin] body: B },
-        Verified { data: Option<Bytes>, trailers: Option<HeaderMap> },
+        kind: Either<B>,
     }
 }
 
@@ -32,38 +26,33 @@ impl<B> RequestBody<B> {
     /// Wraps an original body.
     pub fn new(body: B) -> Self {
         Self {
-            kind: BodyKind::Inner { body },
+            kind: Either::Inner { body },
         }
     }
 
     pub(super) fn verified(data: Bytes, trailers: Option<HeaderMap>) -> Self {
         Self {
-            kind: BodyKind::Verified {
-                data: (!data.is_empty()).then_some(data),
-                trailers,
-            },
+            kind: Either::buffered(data, trailers),
         }
     }
 
     /// True when the body holds bytes buffered and verified by
     /// [`ContentTypeLayer::verify_json`](super::ContentTypeLayer::verify_json).
     pub fn is_verified(&self) -> bool {
-        matches!(self.kind, BodyKind::Verified { .. })
+        self.kind.buffered_len().is_some()
     }
 }
 
 impl<B> fmt::Debug for RequestBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            BodyKind::Inner { .. } => f.write_str("RequestBody::Inner"),
-            BodyKind::Verified { data, .. } => f
-                .debug_tuple("RequestBody::Verified")
-                .field(&data.as_ref().map_or(0, Bytes::len))
-                .finish(),
+        match self.kind.buffered_len() {
+            None => f.write_str("RequestBody::Inner"),
+            Some(len) => f.debug_tuple("RequestBody::Verified").field(&len).finish(),
         }
     }
 }
 
+/// The buffered half is [`Either`]'s: a frame of data, then one of trailers.
 impl<B> Body for RequestBody<B>
 where
     B: Body<Data = Bytes>,
@@ -75,30 +64,14 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        match self.project().kind.project() {
-            BodyKindProj::Inner { body } => body.poll_frame(cx),
-            BodyKindProj::Verified { data, trailers } => Poll::Ready(
-                data.take()
-                    .map(Frame::data)
-                    .or_else(|| trailers.take().map(Frame::trailers))
-                    .map(Ok),
-            ),
-        }
+        self.project().kind.poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.kind {
-            BodyKind::Inner { body } => body.is_end_stream(),
-            BodyKind::Verified { data, trailers } => data.is_none() && trailers.is_none(),
-        }
+        self.kind.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.kind {
-            BodyKind::Inner { body } => body.size_hint(),
-            BodyKind::Verified { data, .. } => {
-                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
-            }
-        }
+        self.kind.size_hint()
     }
 }

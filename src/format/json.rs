@@ -16,6 +16,24 @@ pub(crate) fn write<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
     let _ = value.serialize(Writer { out });
 }
 
+/// Writes the concatenation of `parts` as one JSON string.
+pub(crate) fn string_of(out: &mut Vec<u8>, parts: &[&str]) {
+    if parts.iter().any(|p| needs_escape(p.as_bytes())) {
+        escaped(out, &parts.concat());
+        return;
+    }
+    out.push(b'"');
+    for part in parts {
+        out.extend_from_slice(part.as_bytes());
+    }
+    out.push(b'"');
+}
+
+/// Writes `n` as a JSON number.
+pub(crate) fn integer(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
 /// Writes `s` as a JSON string.
 pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
     if !needs_escape(s.as_bytes()) {
@@ -24,28 +42,42 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');
     } else {
-        let _ = serde_json::to_writer(&mut *out, s);
+        escaped(out, s);
     }
 }
 
-/// Whether `bytes` holds a control character, `"` or `\\`: eight bytes at a time.
+/// Writes `s`, which needs escaping, as serde_json does.
+#[cold]
+#[inline(never)]
+fn escaped(out: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(out, s);
+}
+
+/// Whether `bytes` holds a control character, `"` or `\\`: eight bytes at a time, the last
+/// word overlapping the one before it, so that no byte is looked at alone.
 fn needs_escape(bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    if n < 8 {
+        return bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+    }
+    let mut words = bytes.chunks_exact(8);
+    let mut found = false;
+    for word in &mut words {
+        found |= escapes_in(word);
+    }
+    found | escapes_in(&bytes[n - 8..])
+}
+
+/// Whether a byte of this eight-byte word is a control character, `"` or `\\`.
+#[inline(always)]
+fn escapes_in(word: &[u8]) -> bool {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
     // Whether a byte of `x` is below `n` (for n <= 0x80), or zero.
     let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH != 0;
     let zero = |x: u64| below(x, 1);
-    let mut words = bytes.chunks_exact(8);
-    let mut found = false;
-    for word in &mut words {
-        let x = u64::from_ne_bytes(word.try_into().unwrap_or_default());
-        found |= below(x, 0x20) | zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * 0x5c));
-    }
-    found
-        || words
-            .remainder()
-            .iter()
-            .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    let x = u64::from_ne_bytes(word.try_into().unwrap_or_default());
+    below(x, 0x20) | zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * 0x5c))
 }
 
 /// Never raised by the crate's types; required by serde.
