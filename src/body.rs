@@ -51,6 +51,9 @@ pin_project! {
     }
 }
 
+/// What `Body::poll_frame` returns.
+pub(crate) type Polled<E> = Poll<Option<Result<Frame<Bytes>, E>>>;
+
 pin_project! {
     /// A body that is either a stream passed through untouched or bytes (and trailers) already
     /// in hand: the passing and buffered halves of the crate's request and response bodies.
@@ -79,17 +82,11 @@ impl<B> Either<B> {
     }
 }
 
-impl<B> Body for Either<B>
-where
-    B: Body<Data = Bytes>,
-{
+impl<B: Body<Data = Bytes>> Body for Either<B> {
     type Data = Bytes;
     type Error = B::Error;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Polled<B::Error> {
         match self.project() {
             EitherProj::Inner { body } => body.poll_frame(cx),
             EitherProj::Buffered { data, trailers } => Poll::Ready(
@@ -192,17 +189,11 @@ impl<B> std::fmt::Debug for ResponseBody<B> {
     }
 }
 
-impl<B> Body for ResponseBody<B>
-where
-    B: Body<Data = Bytes>,
-{
+impl<B: Body<Data = Bytes>> Body for ResponseBody<B> {
     type Data = Bytes;
     type Error = B::Error;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Polled<B::Error> {
         match self.project().kind.project() {
             KindProj::Plain { body } => body.poll_frame(cx),
             KindProj::Problem { problem } => Poll::Ready(problem.take().map(|p| {

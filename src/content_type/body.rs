@@ -2,14 +2,14 @@
 
 use std::fmt;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::Context;
 
 use bytes::Bytes;
 use http::HeaderMap;
-use http_body::{Body, Frame, SizeHint};
+use http_body::{Body, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::body::Either;
+use crate::body::{Either, Polled};
 
 pin_project! {
     /// The request body the inner service of [`ContentType`](super::ContentType) receives: the original body, or
@@ -53,17 +53,11 @@ impl<B> fmt::Debug for RequestBody<B> {
 }
 
 /// The buffered half is [`Either`]'s: a frame of data, then one of trailers.
-impl<B> Body for RequestBody<B>
-where
-    B: Body<Data = Bytes>,
-{
+impl<B: Body<Data = Bytes>> Body for RequestBody<B> {
     type Data = Bytes;
     type Error = B::Error;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Polled<B::Error> {
         self.project().kind.poll_frame(cx)
     }
 
