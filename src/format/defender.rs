@@ -3,8 +3,8 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    buffer, code_text, dotted, is_json, json, keep_status, message, to_json, undotted, violation,
-    Format, JsonCode, Rendered, RequestContext,
+    buffer, code_text, dotted, is_json, json, keep_status, to_json, undotted, violation, Format,
+    JsonCode, Rendered, RequestContext,
 };
 use crate::error::{ApiError, Code, ErrorKind};
 
@@ -165,19 +165,27 @@ impl Format for Defender {
 
     fn render(&self, error: &ApiError, cx: &RequestContext<'_>) -> Rendered {
         let kind = error.kind();
-        let code = error.code().map_or(Defender::code(kind).into(), code_text);
-        let named = match error.code() {
-            None => Defender::own_code_names(kind),
-            Some(_) => Defender::kind_of(&code) == Some(kind),
-        };
         let mut out = buffer(error, 64 + cx.request_id().len());
         // The members are written in `Envelope`'s order, each key with its punctuation as one
         // literal: the tests check the bytes against `Envelope` serialized by serde_json.
         let o = &mut out;
         o.extend_from_slice(b"{\"error\":{\"code\":");
-        json::string(o, &code);
+        let named = match error.code() {
+            None => {
+                json::trusted(o, Defender::code(kind));
+                Defender::own_code_names(kind)
+            }
+            Some(code) => {
+                let code = code_text(code);
+                json::string(o, &code);
+                Defender::kind_of(&code) == Some(kind)
+            }
+        };
         o.extend_from_slice(b",\"message\":");
-        json::string(o, message(self, error));
+        match error.message() {
+            "" => json::trusted(o, self.default_message(kind)),
+            own => json::string(o, own),
+        }
         o.extend_from_slice(b",\"target\":");
         json::string(o, cx.request_id());
         if !error.violations().is_empty() {
@@ -193,7 +201,7 @@ impl Format for Defender {
             }
             (false, target) => {
                 o.extend_from_slice(b",\"innererror\":{\"code\":");
-                json::string(o, kind.name());
+                json::trusted(o, kind.name());
                 if let Some(target) = target {
                     o.extend_from_slice(b",\"target\":");
                     json::string(o, target);
@@ -277,6 +285,7 @@ impl Format for Defender {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::message;
 
     use http::Method;
 

@@ -29,6 +29,17 @@ pub(crate) fn string_of(out: &mut Vec<u8>, parts: &[&str]) {
     out.push(b'"');
 }
 
+/// Writes one of the crate's own texts (a kind's slug, name or description, a status's reason
+/// phrase, a built-in format's default message), which never needs an escape, as a JSON string.
+/// The tests check every such text.
+pub(crate) fn trusted(out: &mut Vec<u8>, s: &'static str) {
+    debug_assert!(!needs_escape(s.as_bytes()), "{s:?} needs escaping");
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+}
+
 /// Writes `n` as a JSON number.
 pub(crate) fn integer(out: &mut Vec<u8>, n: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
@@ -369,7 +380,30 @@ impl ser::SerializeStruct for Compound<'_> {
 mod tests {
     use super::*;
 
-    /// The writer's output is serde_json's, byte for byte.
+    #[test]
+    fn the_crates_own_texts_need_no_escape() {
+        use crate::error::ErrorKind;
+        use crate::format::{Defender, Format, Problem};
+        for &kind in ErrorKind::ALL {
+            let status = kind.status();
+            for text in [
+                kind.slug(),
+                kind.name(),
+                kind.description(),
+                status.canonical_reason().unwrap_or_default(),
+                Defender::code(kind),
+                Defender.default_message(kind),
+                Problem::new().default_message(kind),
+            ] {
+                assert!(!needs_escape(text.as_bytes()), "{text:?}");
+            }
+        }
+        for code in 100..1000 {
+            let reason = http::StatusCode::from_u16(code).unwrap().canonical_reason();
+            assert!(!needs_escape(reason.unwrap_or_default().as_bytes()));
+        }
+    }
+
     #[test]
     fn finds_every_byte_that_needs_an_escape() {
         for len in 0..24 {

@@ -5,8 +5,8 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    buffer, code_text, is_json, json, keep_status, message, to_json, violation, Format, JsonCode,
-    Rendered, RequestContext,
+    buffer, code_text, is_json, json, keep_status, to_json, violation, Format, JsonCode, Rendered,
+    RequestContext,
 };
 use crate::error::{ApiError, Code, ErrorKind, FieldViolation};
 
@@ -176,30 +176,35 @@ impl Format for Problem {
         // The members are written in `Envelope`'s order, each key with its punctuation as one
         // literal: the tests check the bytes against `Envelope` serialized by serde_json.
         let o = &mut out;
-        o.extend_from_slice(b"{\"type\":");
         match &self.type_base {
-            Some(base) => json::string_of(o, &[base, kind.slug()]),
-            None => json::string(o, "about:blank"),
+            Some(base) => {
+                o.extend_from_slice(b"{\"type\":");
+                json::string_of(o, &[base, kind.slug()]);
+                o.extend_from_slice(b",\"title\":");
+            }
+            None => o.extend_from_slice(b"{\"type\":\"about:blank\",\"title\":"),
         }
-        o.extend_from_slice(b",\"title\":");
-        json::string(o, title);
+        json::trusted(o, title);
         o.extend_from_slice(b",\"status\":");
         json::integer(o, status.as_u16());
         o.extend_from_slice(b",\"detail\":");
-        json::string(o, message(self, error));
+        match error.message() {
+            "" => json::trusted(o, self.default_message(kind)),
+            own => json::string(o, own),
+        }
         if let Some(path) = cx.path().filter(|_| self.instance) {
             o.extend_from_slice(b",\"instance\":");
             json::string(o, &crate::error::echo(path));
         }
         o.extend_from_slice(b",\"code\":");
         match error.code() {
-            None => json::string(o, kind.slug()),
+            None => json::trusted(o, kind.slug()),
             Some(Code::Text(t)) => json::string(o, t),
             Some(Code::Number(n)) => json::integer(o, *n),
         }
         if error.code().is_some() {
             o.extend_from_slice(b",\"kind\":");
-            json::string(o, kind.slug());
+            json::trusted(o, kind.slug());
         }
         if let Some(target) = error.target() {
             o.extend_from_slice(b",\"target\":");
@@ -284,6 +289,7 @@ impl Format for Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::message;
     use crate::format::{json_code, JsonCodeRef};
 
     use http::Method;
