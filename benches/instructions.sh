@@ -13,10 +13,12 @@ command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install va
 [ -n "${BIN:-}" ] || { cargo build --release --example layer_instructions >&2; BIN=${CARGO_TARGET_DIR:-target}/release/examples/layer_instructions; }
 count() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" "$1" "$N" 2>&1 | awk '/Collected :/ {print $4}'; }
 declare -A base
-for b in bare bare404 ap_bare ap_bare404; do base[$b]=$(count "$b"); done
+for b in bare bare404 bare_bad bare_grpc_bad ap_bare ap_bare404; do base[$b]=$(count "$b"); done
 over() { echo $(( ($(count "$1") - base[$2]) / N )); }
 declare -A r
-for c in envelope auth url ct limit stack th_bearer th_limit th_stack reject grpc_reject; do r[$c]=$(over "$c" bare); done
+for c in envelope auth url ct limit stack th_bearer th_limit th_stack; do r[$c]=$(over "$c" bare); done
+r[reject]=$(over reject bare_bad)
+r[grpc_reject]=$(over grpc_reject bare_grpc_bad)
 r[rewrite404]=$(over rewrite404 bare404)
 r[rewrite404_problem]=$(over rewrite404_problem bare404)
 r[ap_pass]=$(over ap_pass ap_bare)

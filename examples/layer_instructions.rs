@@ -39,12 +39,21 @@ fn req_with_token(authorization: &str) -> Request<Full<Bytes>> {
         .body(Full::new(Bytes::from_static(body)))
         .unwrap()
 }
-fn run<S, RB>(mut svc: S, n: usize)
+fn run<S, RB>(svc: S, n: usize)
 where
     S: Service<Request<Full<Bytes>>, Response = Response<RB>>,
     S::Error: std::fmt::Debug,
 {
-    let reqs: Vec<_> = (0..n).map(|_| req()).collect();
+    run_with(svc, n, req)
+}
+
+/// Drives `svc` with `n` requests made by `make`, all made before the first is served.
+fn run_with<S, RB>(mut svc: S, n: usize, make: impl Fn() -> Request<Full<Bytes>>)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<RB>>,
+    S::Error: std::fmt::Debug,
+{
+    let reqs: Vec<_> = (0..n).map(|_| make()).collect();
     let mut out = Vec::with_capacity(n);
     for r in reqs {
         out.push(drive(&mut svc, r));
@@ -52,8 +61,23 @@ where
     std::hint::black_box(&out);
     std::mem::forget(out);
 }
+
+/// The request with a token that is not stored (as many headers, built alike).
+fn bad_token() -> Request<Full<Bytes>> {
+    req_with_token("Bearer bad-token-000000")
+}
+
+/// The same call made by a gRPC client: a trailers-only gRPC status is the answer.
+fn grpc_bad_token() -> Request<Full<Bytes>> {
+    let mut r = bad_token();
+    *r.uri_mut() = http::Uri::from_static("/api.Machines/Create");
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    r
+}
+
 fn main() {
-    let usage = "usage: layer_instructions none|bare|bare404|envelope|auth|url|ct|limit|stack|th_bearer|th_limit|th_stack|ap_bare|ap_bare404|ap_pass|ap_rewrite404|reject|grpc_reject|rewrite404|rewrite404_problem N";
+    let usage = "usage: layer_instructions none|bare|bare404|bare_bad|bare_grpc_bad|envelope|auth|url|ct|limit|stack|th_bearer|th_limit|th_stack|ap_bare|ap_bare404|ap_pass|ap_rewrite404|reject|grpc_reject|rewrite404|rewrite404_problem N";
     let which = std::env::args().nth(1).expect(usage);
     let n: usize = std::env::args()
         .nth(2)
@@ -124,32 +148,21 @@ fn main() {
             tower_http::limit::RequestBodyLimitLayer::new(4096).layer(BARE),
             n,
         ),
-        "reject" | "grpc_reject" => {
-            let mut svc = ServiceBuilder::new()
+        // Over the bare service answering the same requests (`bare_bad`, `bare_grpc_bad`).
+        "bare_bad" => run_with(BARE, n, bad_token),
+        "bare_grpc_bad" => run_with(BARE, n, grpc_bad_token),
+        "reject" | "grpc_reject" => run_with(
+            ServiceBuilder::new()
                 .layer(ErrorEnvelopeLayer::defender())
                 .layer(AuthTokenLayer::bearer(tokens()).insert_principal(false))
-                .service(BARE);
-            let grpc = which == "grpc_reject";
-            // The same request with a token that is not stored (as many headers, built alike).
-            let reqs: Vec<_> = (0..n)
-                .map(|_| {
-                    let mut r = req_with_token("Bearer bad-token-000000");
-                    if grpc {
-                        // The same call made by a gRPC client: a trailers-only gRPC status.
-                        *r.uri_mut() = http::Uri::from_static("/api.Machines/Create");
-                        r.headers_mut()
-                            .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-                    }
-                    r
-                })
-                .collect();
-            let mut out = Vec::with_capacity(n);
-            for r in reqs {
-                out.push(drive(&mut svc, r));
-            }
-            std::hint::black_box(&out);
-            std::mem::forget(out);
-        }
+                .service(BARE),
+            n,
+            if which == "grpc_reject" {
+                grpc_bad_token
+            } else {
+                bad_token
+            },
+        ),
         "rewrite404" => run(ErrorEnvelopeLayer::defender().layer(NOT_FOUND), n),
         other => panic!("unknown configuration {other}; {usage}"),
     }

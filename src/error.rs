@@ -584,11 +584,8 @@ pub(crate) fn floor_char_boundary(s: &str, max: usize) -> usize {
 
 /// Removes control characters and bounds the length; borrows when nothing changes.
 pub(crate) fn clean(text: Cow<'static, str>, max: usize) -> Cow<'static, str> {
-    // Printable ASCII, the usual case, is checked in one pass over the bytes (folded without an
-    // early exit, so that it vectorizes); other text char by char.
-    let printable = text
-        .bytes()
-        .fold(true, |ok, b| ok & (b.wrapping_sub(0x20) < 0x5f));
+    // Printable ASCII, the usual case, is checked a word at a time; other text char by char.
+    let printable = !crate::ascii::any_unprintable(text.as_bytes());
     if text.len() <= max && (printable || !text.chars().any(is_stripped)) {
         return text;
     }

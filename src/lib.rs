@@ -92,6 +92,7 @@ macro_rules! inner_service_accessors {
     };
 }
 
+mod ascii;
 pub mod auth;
 #[cfg(feature = "axum")]
 pub mod axum;

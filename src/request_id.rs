@@ -26,12 +26,7 @@ impl RequestId {
     /// Whether `value` may be used as a correlation id: 1–128 visible ASCII characters
     /// (`!`..=`~`), so it can never split a header or carry a control character.
     pub(crate) fn is_valid(value: &[u8]) -> bool {
-        // Folded without an early exit, so that it vectorizes.
-        !value.is_empty()
-            && value.len() <= Self::MAX_LEN
-            && value
-                .iter()
-                .fold(true, |ok, &b| ok & (b.wrapping_sub(0x21) < 0x5e))
+        !value.is_empty() && value.len() <= Self::MAX_LEN && !crate::ascii::any_invisible(value)
     }
 
     /// The id in `value`, when it is valid (copied inline).

@@ -64,31 +64,14 @@ fn escaped(out: &mut Vec<u8>, s: &str) {
     let _ = serde_json::to_writer(out, s);
 }
 
-/// Whether `bytes` holds a control character, `"` or `\\`: eight bytes at a time, the last
-/// word overlapping the one before it, so that no byte is looked at alone.
+/// Whether `bytes` holds a control character, `"` or `\\`.
 fn needs_escape(bytes: &[u8]) -> bool {
-    let n = bytes.len();
-    if n < 8 {
-        return bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
-    }
-    let mut words = bytes.chunks_exact(8);
-    let mut found = false;
-    for word in &mut words {
-        found |= escapes_in(word);
-    }
-    found | escapes_in(&bytes[n - 8..])
-}
-
-/// Whether a byte of this eight-byte word is a control character, `"` or `\\`.
-#[inline(always)]
-fn escapes_in(word: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    // Whether a byte of `x` is below `n` (for n <= 0x80), or zero.
-    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH != 0;
-    let zero = |x: u64| below(x, 1);
-    let x = u64::from_ne_bytes(word.try_into().unwrap_or_default());
-    below(x, 0x20) | zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * 0x5c))
+    use crate::ascii::{any, below, equal};
+    any(
+        bytes,
+        |x| below(x, 0x20) | equal(x, b'"') | equal(x, b'\\'),
+        |b| b < 0x20 || b == b'"' || b == b'\\',
+    )
 }
 
 /// Never raised by the crate's types; required by serde.
