@@ -49,9 +49,10 @@ impl RequestId {
         })
     }
 
-    /// The id in header `name` of `headers`, when it is valid.
+    /// The id in header `name` of `headers`, when it is valid: a copy of its text only (the
+    /// header stays where it is; sharing its value could cost an allocation).
     pub(crate) fn from_headers(headers: &HeaderMap, name: &HeaderName) -> Option<Self> {
-        Self::from_value(headers.get(name)?)
+        Self::parse(headers.get(name)?.as_bytes())
     }
 
     /// A fresh UUID v4, hyphenated, lower case.
