@@ -21,7 +21,7 @@ use tower_envelope::{
     UrlEncodingLayer,
 };
 
-fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::new()
         .route(
             "/api/machines/{id}",
@@ -39,7 +39,7 @@ fn router() -> Router {
         )
 }
 
-fn stacked() -> Router {
+pub(crate) fn stacked() -> Router {
     let tokens = StaticTokens::new()
         .token("read-token", ["read"])
         .token("write-token", ["read", "write"]);

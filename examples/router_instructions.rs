@@ -1,0 +1,65 @@
+//! Drives `bench_server`'s axum router in process, bare or behind the full stack, for
+//! instruction counting under callgrind: what the stack costs a request that passes, with
+//! axum's own routing and body handling around it.
+//!
+//! ```sh
+//! cargo build --release --example router_instructions
+//! valgrind --tool=callgrind target/release/examples/router_instructions stack 10000
+//! ```
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use axum::body::Body;
+use http::Request;
+use tower::{Service, ServiceExt};
+
+#[path = "bench_server.rs"]
+#[allow(dead_code)]
+mod server;
+
+fn run(app: axum::Router, n: usize) {
+    let reqs: Vec<_> = (0..n)
+        .map(|_| {
+            Request::get("/api/machines/1")
+                .header("host", "127.0.0.1:8080")
+                .header("user-agent", "wrk")
+                .header("authorization", "Bearer read-token")
+                .body(Body::empty())
+                .unwrap()
+        })
+        .collect();
+    // As `axum::serve` does: the handlers become routes (and get their layers) once.
+    let mut svc = app.with_state(()).into_service::<Body>();
+    let mut cx = Context::from_waker(Waker::noop());
+    for r in reqs {
+        let ready = svc.ready();
+        let mut ready = pin!(ready);
+        let Poll::Ready(Ok(svc)) = ready.as_mut().poll(&mut cx) else {
+            panic!("not ready")
+        };
+        let mut future = pin!(svc.call(r));
+        let response = loop {
+            if let Poll::Ready(res) = future.as_mut().poll(&mut cx) {
+                break res.unwrap();
+            }
+        };
+        assert_eq!(response.status(), 200);
+        drop(std::hint::black_box(response));
+    }
+}
+
+fn main() {
+    let usage = "usage: router_instructions bare|stack N";
+    let which = std::env::args().nth(1).expect(usage);
+    let n: usize = std::env::args()
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .expect(usage);
+    match which.as_str() {
+        "bare" => run(server::router(), n),
+        "stack" => run(server::stacked(), n),
+        other => panic!("unknown configuration {other}; {usage}"),
+    }
+}
