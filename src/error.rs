@@ -379,6 +379,19 @@ impl ApiError {
         }
     }
 
+    /// An error of `kind` with one of the crate's own messages (printable ASCII within the
+    /// bound, so there is nothing to clean).
+    pub(crate) fn own(kind: ErrorKind, message: &'static str) -> Self {
+        debug_assert!(
+            matches!(clean(Cow::Borrowed(message), MAX_MESSAGE_LEN), Cow::Borrowed(m) if m == message)
+                && !crate::ascii::any_unprintable(message.as_bytes())
+        );
+        Self {
+            message: Cow::Borrowed(message),
+            ..Self::from_kind(kind)
+        }
+    }
+
     /// An error of `kind` with an empty message: the format's default message is rendered.
     pub const fn from_kind(kind: ErrorKind) -> Self {
         Self {

@@ -28,3 +28,21 @@ pub(crate) fn first_two<'h>(
     }
     (first, second)
 }
+
+/// The value of header `name` when it has exactly one, `Err(())` when it has several: one map
+/// lookup, and a second only when some header of the map has several values.
+#[inline]
+pub(crate) fn single<'h>(
+    headers: &'h HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<&'h HeaderValue>, ()> {
+    let value = headers.get(name);
+    // A name with several values makes the map longer than its count of names.
+    if value.is_some()
+        && headers.len() != headers.keys_len()
+        && headers.get_all(name).iter().nth(1).is_some()
+    {
+        return Err(());
+    }
+    Ok(value)
+}

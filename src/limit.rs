@@ -319,9 +319,8 @@ impl From<InvalidContentLength> for ApiError {
 /// §8.6 allows `42, 42`) count as one. Borrows the headers; allocates only to report a
 /// malformed value.
 pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidContentLength> {
-    let mut values = headers.get_all(CONTENT_LENGTH).iter();
     // Fast path: one value of 1 to 19 plain digits, the only form a well-behaved client sends.
-    if let (Some(value), None) = (values.next(), values.next()) {
+    if let Ok(Some(value)) = crate::headers::single(headers, &CONTENT_LENGTH) {
         let digits = value.as_bytes();
         if (1..=19).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) {
             return Ok(Some(

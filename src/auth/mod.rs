@@ -193,15 +193,19 @@ impl Config {
             TokenError::Unavailable => ErrorKind::ServiceUnavailable,
             _ => ErrorKind::Unauthorized,
         };
-        let message = error.message();
+        let error_of = |kind| match error {
+            // A validator's own reason is cleaned; the crate's messages need no cleaning.
+            TokenError::Rejected(reason) => ApiError::new(kind, reason),
+            _ => ApiError::own(kind, error.message()),
+        };
         if kind == ErrorKind::ServiceUnavailable {
             return Denial {
-                error: ApiError::new(kind, message),
+                error: error_of(kind),
                 challenge: None,
             };
         }
         Denial {
-            error: ApiError::new(kind, message).with_target(self.scheme.label()),
+            error: error_of(kind).with_target(self.scheme.label()),
             challenge: Some(error.challenge(&self.challenge_invalid)),
         }
     }

@@ -122,13 +122,9 @@ impl Scheme {
     /// Like [`Scheme::credentials`], as the header's bytes (visible ASCII).
     #[inline]
     pub(crate) fn token<'h>(&self, headers: &'h HeaderMap) -> Result<&'h [u8], CredentialsError> {
-        let value = headers.get(&self.header).ok_or(CredentialsError::Missing)?;
-        // A name with several values makes the map longer than its count of names.
-        if headers.len() != headers.keys_len()
-            && headers.get_all(&self.header).iter().nth(1).is_some()
-        {
-            return Err(CredentialsError::Several);
-        }
+        let value = crate::headers::single(headers, &self.header)
+            .map_err(|()| CredentialsError::Several)?
+            .ok_or(CredentialsError::Missing)?;
         self.token_of(value)
     }
 

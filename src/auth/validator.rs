@@ -723,6 +723,40 @@ impl fmt::Debug for StaticTokens {
 mod tests {
     use super::*;
 
+    /// The layer answers these messages as they are, without cleaning them.
+    #[test]
+    fn the_crates_token_messages_are_printable_and_short() {
+        use InvalidToken::*;
+        let invalid = [
+            Malformed,
+            UnsupportedAlgorithm,
+            UnknownKey,
+            BadSignature,
+            Expired,
+            NotYetValid,
+            WrongIssuer,
+            WrongAudience,
+            MissingExpiry,
+            MissingIssuer,
+            MissingAudience,
+        ];
+        let errors = [
+            TokenError::Unknown,
+            TokenError::Expired,
+            TokenError::Unavailable,
+        ]
+        .into_iter()
+        .chain(invalid.into_iter().map(TokenError::Invalid));
+        for error in errors {
+            let message = error.message();
+            assert!(
+                !crate::ascii::any_unprintable(message.as_bytes()),
+                "{message:?}"
+            );
+            assert!(message.len() <= crate::error::MAX_MESSAGE_LEN);
+        }
+    }
+
     #[test]
     fn finds_every_token_and_only_those() {
         let tokens = StaticTokens::new()

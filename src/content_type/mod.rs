@@ -196,15 +196,14 @@ impl ContentTypeLayer {
     /// Checks the request's `Content-Type`; `Ok(true)` for a JSON body, `Ok(false)` for another
     /// accepted type.
     pub(crate) fn check_content_type(&self, headers: &HeaderMap) -> Result<bool, ApiError> {
-        let mut values = headers.get_all(CONTENT_TYPE).iter();
-        let Some(value) = values.next() else {
-            return Err(unsupported("Content-Type header is missing".into()));
-        };
-        if values.next().is_some() {
+        let Ok(value) = crate::headers::single(headers, &CONTENT_TYPE) else {
             return Err(unsupported(
                 "Content-Type header must be sent exactly once".into(),
             ));
-        }
+        };
+        let Some(value) = value else {
+            return Err(unsupported("Content-Type header is missing".into()));
+        };
         // Fast path for the two values nearly every JSON client sends, under `::json()`: no
         // parsing at all (callgrind: about 400 fewer instructions a request than the full
         // parse below, which gives the same answer for them).
