@@ -727,19 +727,8 @@ mod tests {
     #[test]
     fn the_crates_token_messages_are_printable_and_short() {
         use InvalidToken::*;
-        let invalid = [
-            Malformed,
-            UnsupportedAlgorithm,
-            UnknownKey,
-            BadSignature,
-            Expired,
-            NotYetValid,
-            WrongIssuer,
-            WrongAudience,
-            MissingExpiry,
-            MissingIssuer,
-            MissingAudience,
-        ];
+        #[rustfmt::skip]
+        let invalid = [Malformed, UnsupportedAlgorithm, UnknownKey, BadSignature, Expired, NotYetValid, WrongIssuer, WrongAudience, MissingExpiry, MissingIssuer, MissingAudience];
         let errors = [
             TokenError::Unknown,
             TokenError::Expired,
