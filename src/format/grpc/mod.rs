@@ -184,7 +184,14 @@ impl Protocol {
     /// ```
     pub fn from_content_type(content_type: Option<&HeaderValue>) -> Option<Self> {
         let b = content_type?.as_bytes();
-        if b.len() < 16 || !b[..16].eq_ignore_ascii_case(b"application/grpc") {
+        // `application/grpc`, any case, in one 16-byte compare: setting bit 5 of every byte
+        // lowers ASCII letters and keeps `/`; no other byte a header value may hold (visible
+        // ASCII, space, tab, obs-text) becomes one of these. Every POST passes here.
+        const LOWER: u128 = u128::from_ne_bytes([0x20; 16]);
+        let head = b
+            .first_chunk::<16>()
+            .map(|h| u128::from_ne_bytes(*h) | LOWER);
+        if head != Some(u128::from_ne_bytes(*b"application/grpc")) {
             return None;
         }
         let rest = &b[16..];
@@ -280,4 +287,38 @@ fn status_headers(headers: &mut HeaderMap, error: &ApiError, message: &str) {
 /// `-web`, ...); [`Protocol::from_content_type`] tells which.
 pub fn is_grpc(content_type: Option<&HeaderValue>) -> bool {
     Protocol::from_content_type(content_type).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-compare reading of `application/grpc` agrees with a case-insensitive byte
+    /// comparison for every byte a header value may hold, at every position.
+    #[test]
+    fn reads_application_grpc_in_any_case_and_nothing_else() {
+        let target = b"application/grpc+proto";
+        for at in 0..target.len() {
+            for b in (0x20..=0xffu8).chain([b'\t']).filter(|&b| b != 0x7f) {
+                let mut bytes = *target;
+                bytes[at] = b;
+                let value = HeaderValue::from_bytes(&bytes).unwrap();
+                let expected = bytes[..16].eq_ignore_ascii_case(b"application/grpc");
+                assert_eq!(
+                    Protocol::from_content_type(Some(&value)).is_some(),
+                    expected,
+                    "{at} {b:#04x}"
+                );
+            }
+        }
+        for short in ["", "application/grp", "application/json"] {
+            let value = HeaderValue::from_static(short);
+            assert_eq!(Protocol::from_content_type(Some(&value)), None);
+        }
+        let upper = HeaderValue::from_static("APPLICATION/GRPC-WEB");
+        assert_eq!(
+            Protocol::from_content_type(Some(&upper)),
+            Some(Protocol::GrpcWeb)
+        );
+    }
 }
