@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# End-to-end load on loopback with wrk: the bench_server example bare and behind the full stack.
+# End-to-end load on loopback with wrk: the bench_server example bare and behind the full stack,
+# applied to every route (`Router::layer`, "stack") or around the whole router ("around").
 #
-#   benches/load.sh            # compare bare and stack: requests/s, p50/p99, stack/bare ratio
+#   benches/load.sh            # compare bare, stack and around: requests/s, p50/p99, ratios to bare
 #   benches/load.sh soak       # the full stack under a mix of good and bad requests for 2 min:
 #                              # requests served, statuses by count, resident memory start/end
 #
@@ -60,28 +61,37 @@ measure() {
 }
 
 if [ "$MODE" = compare ]; then
-  # Bare and stack alternate ROUNDS times, so that both see the same machine; each row is the
-  # median of its rounds (requests/s, and the p50/p99 of the round with the median throughput).
-  echo "wrk: $THREADS thread(s), $CONNECTIONS connections, ${DURATION}s per run, $ROUNDS rounds alternating bare and stack, GET /api/machines/1 with a bearer token"
-  : > /tmp/load_bare.$$; : > /tmp/load_stack.$$
+  # The servers alternate ROUNDS times, so that all see the same machine; each row is the median
+  # of its rounds (requests/s, and the p50/p99 of the round with the median throughput).
+  echo "wrk: $THREADS thread(s), $CONNECTIONS connections, ${DURATION}s per run, $ROUNDS rounds alternating bare, stack and around, GET /api/machines/1 with a bearer token"
+  servers="bare stack around"
+  for server in $servers; do : > "/tmp/load_$server.$$"; done
   for round in $(seq 1 "$ROUNDS"); do
-    for server in bare stack; do
-      if [ "$server" = stack ]; then start_server --stack; else start_server; fi
+    line="round $round:"
+    for server in $servers; do
+      case $server in
+        bare) start_server ;;
+        stack) start_server --stack ;;
+        around) start_server --stack-around ;;
+      esac
       code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer read-token' "http://127.0.0.1:$PORT/api/machines/1")
       [ "$code" = 200 ] || { echo "$server answered $code to a good request" >&2; exit 1; }
       measure >> "/tmp/load_$server.$$"
       stop_server
+      line="$line $server $(tail -1 "/tmp/load_$server.$$" | cut -d' ' -f1) req/s,"
     done
-    echo "round $round: bare $(tail -1 /tmp/load_bare.$$ | cut -d' ' -f1) req/s, stack $(tail -1 /tmp/load_stack.$$ | cut -d' ' -f1) req/s"
+    echo "${line%,}"
   done
   median() { sort -n -k1,1 "$1" | awk '{ rows[NR] = $0 } END { print rows[int((NR + 1) / 2)] }'; }
-  read -r bare_rps bare_p50 bare_p99 < <(median "/tmp/load_bare.$$")
-  read -r stack_rps stack_p50 stack_p99 < <(median "/tmp/load_stack.$$")
-  rm -f "/tmp/load_bare.$$" "/tmp/load_stack.$$"
   printf '%-6s %12s %10s %10s\n' server requests/s p50 p99
-  printf '%-6s %12s %10s %10s\n' bare "$bare_rps" "$bare_p50" "$bare_p99"
-  printf '%-6s %12s %10s %10s\n' stack "$stack_rps" "$stack_p50" "$stack_p99"
-  awk -v s="$stack_rps" -v b="$bare_rps" 'BEGIN { printf "stack/bare throughput (medians): %.3f\n", s / b }'
+  for server in $servers; do
+    read -r rps p50 p99 < <(median "/tmp/load_$server.$$")
+    printf '%-6s %12s %10s %10s\n' "$server" "$rps" "$p50" "$p99"
+    eval "rps_$server=$rps"
+  done
+  for server in $servers; do rm -f "/tmp/load_$server.$$"; done
+  awk -v s="$rps_stack" -v a="$rps_around" -v b="$rps_bare" \
+    'BEGIN { printf "stack/bare throughput (medians): %.3f\naround/bare throughput (medians): %.3f\n", s / b, a / b }'
 elif [ "$MODE" = soak ]; then
   start_server --stack
   sleep 0.5

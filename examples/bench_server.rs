@@ -4,18 +4,28 @@
 //!
 //! ```sh
 //! cargo run --release --example bench_server -- --addr 127.0.0.1:8080            # bare
-//! cargo run --release --example bench_server -- --addr 127.0.0.1:8080 --stack    # full stack
+//! cargo run --release --example bench_server -- --addr 127.0.0.1:8080 --stack    # on each route
+//! cargo run --release --example bench_server -- --addr 127.0.0.1:8080 --stack-around
 //! ```
 //!
-//! `benches/load.sh` drives both with wrk and compares them.
+//! `--stack` applies the stack with `Router::layer` (to every route and the fallback);
+//! `--stack-around` wraps the whole router with it. `benches/load.sh` drives them with wrk and
+//! compares them.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::Path;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use tower::ServiceBuilder;
+use http::Request;
+use tower::layer::util::{Identity, Stack};
+use tower::make::Shared;
+use tower::{Service, ServiceBuilder};
+use tower_envelope::format::Defender;
 use tower_envelope::{
     AuthTokenLayer, BodyLimitLayer, ContentTypeLayer, ErrorEnvelopeLayer, StaticTokens,
     UrlEncodingLayer,
@@ -39,11 +49,24 @@ pub(crate) fn router() -> Router {
         )
 }
 
-pub(crate) fn stacked() -> Router {
+/// The full stack: envelope, bearer auth with scopes (the principal inserted), URL,
+/// Content-Type and body-limit checks.
+pub(crate) fn layers() -> ServiceBuilder<
+    Stack<
+        BodyLimitLayer,
+        Stack<
+            ContentTypeLayer,
+            Stack<
+                UrlEncodingLayer,
+                Stack<AuthTokenLayer<StaticTokens>, Stack<ErrorEnvelopeLayer<Defender>, Identity>>,
+            >,
+        >,
+    >,
+> {
     let tokens = StaticTokens::new()
         .token("read-token", ["read"])
         .token("write-token", ["read", "write"]);
-    let stack = ServiceBuilder::new()
+    ServiceBuilder::new()
         .layer(ErrorEnvelopeLayer::defender().catch_panic())
         .layer(
             AuthTokenLayer::bearer(tokens)
@@ -52,18 +75,38 @@ pub(crate) fn stacked() -> Router {
         )
         .layer(UrlEncodingLayer::new())
         .layer(ContentTypeLayer::json())
-        .layer(BodyLimitLayer::new(4096));
-    router().layer(stack)
+        .layer(BodyLimitLayer::new(4096))
+}
+
+/// The stack on every route (`Router::layer`).
+pub(crate) fn stacked() -> Router {
+    router().layer(layers())
+}
+
+/// The stack around the whole router: routing (and its 404s and 405s) below it, and axum's
+/// response type above it, as `axum::serve` wants.
+pub(crate) fn around() -> impl Service<
+    Request<Body>,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response, Infallible>> + Send,
+> + Clone
+       + Send
+       + 'static {
+    ServiceBuilder::new()
+        .map_response(IntoResponse::into_response)
+        .service(layers().service(router().with_state(())))
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let mut addr = SocketAddr::from(([127, 0, 0, 1], 8080));
-    let mut stack = false;
+    let mut mode = Mode::Bare;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--stack" => stack = true,
+            "--stack" => mode = Mode::Stack,
+            "--stack-around" => mode = Mode::Around,
             "--addr" => {
                 let value = args.next().unwrap_or_default();
                 addr = value.parse().unwrap_or_else(|e| {
@@ -72,21 +115,45 @@ async fn main() -> std::io::Result<()> {
                 });
             }
             other => {
-                eprintln!("usage: bench_server [--addr HOST:PORT] [--stack] (got {other})");
+                eprintln!(
+                    "usage: bench_server [--addr HOST:PORT] [--stack | --stack-around] (got {other})"
+                );
                 std::process::exit(2);
             }
         }
     }
-    let app = if stack { stacked() } else { router() };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!(
-        "bench_server ({}) on http://{}",
-        if stack { "full stack" } else { "bare" },
+        "bench_server ({mode:?}) on http://{}",
         listener.local_addr()?
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match mode {
+        Mode::Bare => {
+            axum::serve(listener, router())
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Mode::Stack => {
+            axum::serve(listener, stacked())
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Mode::Around => {
+            axum::serve(listener, Shared::new(around()))
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
+}
+
+/// What the server runs: the router alone, with the stack on every route, or with the stack
+/// around it.
+#[derive(Debug)]
+enum Mode {
+    Bare,
+    Stack,
+    Around,
 }

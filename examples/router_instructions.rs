@@ -19,7 +19,11 @@ use tower::{Service, ServiceExt};
 #[allow(dead_code)]
 mod server;
 
-fn run(app: axum::Router, n: usize) {
+fn run<S>(app: S, n: usize)
+where
+    S: Service<Request<Body>, Error = std::convert::Infallible> + Clone,
+    S::Response: HasStatus,
+{
     let reqs: Vec<_> = (0..n)
         .map(|_| {
             Request::get("/api/machines/1")
@@ -31,7 +35,7 @@ fn run(app: axum::Router, n: usize) {
         })
         .collect();
     // As `axum::serve` does: the handlers become routes (and get their layers) once.
-    let mut svc = app.with_state(()).into_service::<Body>();
+    let mut svc = app;
     let mut cx = Context::from_waker(Waker::noop());
     for r in reqs {
         let ready = svc.ready();
@@ -50,16 +54,30 @@ fn run(app: axum::Router, n: usize) {
     }
 }
 
+/// The status of a response, whatever its body.
+trait HasStatus {
+    fn status(&self) -> http::StatusCode;
+}
+
+impl<B> HasStatus for http::Response<B> {
+    fn status(&self) -> http::StatusCode {
+        http::Response::status(self)
+    }
+}
+
 fn main() {
-    let usage = "usage: router_instructions bare|stack N";
+    let usage = "usage: router_instructions bare|stack|stack_around N";
     let which = std::env::args().nth(1).expect(usage);
     let n: usize = std::env::args()
         .nth(2)
         .and_then(|n| n.parse().ok())
         .expect(usage);
     match which.as_str() {
-        "bare" => run(server::router(), n),
-        "stack" => run(server::stacked(), n),
+        // As `axum::serve` does: the handlers become routes (and get their layers) once.
+        "bare" => run(server::router().with_state(()).into_service::<Body>(), n),
+        // The stack on every route (`Router::layer`), or around the whole router.
+        "stack" => run(server::stacked().with_state(()).into_service::<Body>(), n),
+        "stack_around" => run(server::around(), n),
         other => panic!("unknown configuration {other}; {usage}"),
     }
 }
