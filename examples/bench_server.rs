@@ -49,20 +49,17 @@ pub(crate) fn router() -> Router {
         )
 }
 
+/// The layers of the full stack, innermost first.
+type Layers = Stack<
+    BodyLimitLayer,
+    Stack<ContentTypeLayer, Stack<UrlEncodingLayer, Stack<Auth, Stack<Envelope, Identity>>>>,
+>;
+type Auth = AuthTokenLayer<StaticTokens>;
+type Envelope = ErrorEnvelopeLayer<Defender>;
+
 /// The full stack: envelope, bearer auth with scopes (the principal inserted), URL,
 /// Content-Type and body-limit checks.
-pub(crate) fn layers() -> ServiceBuilder<
-    Stack<
-        BodyLimitLayer,
-        Stack<
-            ContentTypeLayer,
-            Stack<
-                UrlEncodingLayer,
-                Stack<AuthTokenLayer<StaticTokens>, Stack<ErrorEnvelopeLayer<Defender>, Identity>>,
-            >,
-        >,
-    >,
-> {
+pub(crate) fn layers() -> ServiceBuilder<Layers> {
     let tokens = StaticTokens::new()
         .token("read-token", ["read"])
         .token("write-token", ["read", "write"]);
