@@ -52,7 +52,7 @@ impl<B> fmt::Debug for RequestBody<B> {
     }
 }
 
-/// The buffered half is [`Either`]'s: a frame of data, then one of trailers.
+// The buffered half is `Either`'s: a frame of data, then one of trailers.
 impl<B: Body<Data = Bytes>> Body for RequestBody<B> {
     type Data = Bytes;
     type Error = B::Error;
