@@ -1,8 +1,8 @@
 //! The correlation id of an error response: the request's own `x-request-id` when it is 1–128
 //! visible ASCII characters, or a fresh UUID v4, made only when an error is rendered.
 //!
-//! A passing request costs nothing here: the layers keep the raw header value (a reference-
-//! counted clone) and validate it only when they render an error.
+//! A passing request costs nothing here: the layers keep the raw header value (copied inline
+//! when short) and validate it only when they render an error.
 
 use arrayvec::ArrayString;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -41,7 +41,7 @@ impl RequestId {
         ArrayString::from(std::str::from_utf8(value).ok()?).ok()
     }
 
-    /// The id in a header value, when it is valid (shares the value; no allocation).
+    /// The id in a header value, when it is valid (its text copied, the value shared).
     pub(crate) fn from_value(value: &HeaderValue) -> Option<Self> {
         Self::text(value.as_bytes()).map(|text| Self {
             text,
