@@ -60,7 +60,9 @@ pin_project! {
     #[project = EitherProj]
     pub(crate) enum Either<B> {
         Inner { #[pin] body: B },
-        Buffered { data: Option<Bytes>, trailers: Option<HeaderMap> },
+        // The trailers are boxed: they are rare, and every response body carries this variant's
+        // room.
+        Buffered { data: Option<Bytes>, trailers: Option<Box<HeaderMap>> },
     }
 }
 
@@ -69,7 +71,7 @@ impl<B> Either<B> {
     pub(crate) fn buffered(data: Bytes, trailers: Option<HeaderMap>) -> Self {
         Self::Buffered {
             data: (!data.is_empty()).then_some(data),
-            trailers,
+            trailers: trailers.map(Box::new),
         }
     }
 
@@ -92,7 +94,7 @@ impl<B: Body<Data = Bytes>> Body for Either<B> {
             EitherProj::Buffered { data, trailers } => Poll::Ready(
                 data.take()
                     .map(Frame::data)
-                    .or_else(|| trailers.take().map(Frame::trailers))
+                    .or_else(|| trailers.take().map(|t| Frame::trailers(*t)))
                     .map(Ok),
             ),
         }

@@ -333,10 +333,14 @@ mod tests {
         let formats = [
             Problem::new(),
             Problem::new().with_instance(),
+            Problem::new().with_type_base("https://errors.example.com/"),
             Problem::new().with_type_base("https://errors.example.com/\"q\"/"),
         ];
         let errors = [
             ApiError::from_kind(ErrorKind::NotFound),
+            // A status without a reason phrase: the title falls back to the kind's name.
+            ApiError::from_kind(ErrorKind::BadRequest)
+                .with_status(StatusCode::from_u16(499).unwrap()),
             ApiError::new(ErrorKind::InvalidInput, "bad \"name\"\\ \u{e9}")
                 .with_code(Code::Number(-42))
                 .with_target("na\"me"),

@@ -185,8 +185,8 @@ impl Protocol {
     pub fn from_content_type(content_type: Option<&HeaderValue>) -> Option<Self> {
         let b = content_type?.as_bytes();
         // `application/grpc`, any case, in one 16-byte compare: setting bit 5 of every byte
-        // lowers ASCII letters and keeps `/`; no other byte a header value may hold (visible
-        // ASCII, space, tab, obs-text) becomes one of these. Every POST passes here.
+        // lowers ASCII letters and keeps `/`; no other byte a checked header value may hold
+        // (visible ASCII, space, tab, obs-text) becomes one of these. Every POST passes here.
         const LOWER: u128 = u128::from_ne_bytes([0x20; 16]);
         let head = b
             .first_chunk::<16>()
