@@ -37,6 +37,9 @@ struct Owner {
 const BODY: &str =
     r#"{"name":"web-1","tags":["prod","eu-west"],"owner":{"email":"ops@example.com"},"count":3}"#;
 
+#[path = "../tests/common/service.rs"]
+mod service;
+
 fn request() -> Request {
     Request::post("/api/machines")
         .header(CONTENT_TYPE, "application/json")
@@ -54,11 +57,7 @@ fn extract<E: FromRequest<()>>(request: Request) -> E {
 
 fn main() {
     let usage = "usage: extractor_instructions none|bytes|axum|crate N";
-    let which = std::env::args().nth(1).expect(usage);
-    let n: usize = std::env::args()
-        .nth(2)
-        .and_then(|n| n.parse().ok())
-        .expect(usage);
+    let (which, n) = service::args(usage);
     let requests: Vec<Request> = (0..n).map(|_| request()).collect();
     for request in requests {
         match which.as_str() {

@@ -96,11 +96,7 @@ fn fetched(key: &TestKey, n: usize) {
 
 fn main() {
     let usage = "usage: jwt_instructions bare|rs256|es256|eddsa|jwks_rs256|jwks_es256 N";
-    let which = std::env::args().nth(1).expect(usage);
-    let n: usize = std::env::args()
-        .nth(2)
-        .and_then(|n| n.parse().ok())
-        .expect(usage);
+    let (which, n) = service::args(usage);
     match which.as_str() {
         "bare" => run(BARE, &token(&rsa1()), n),
         "rs256" => fixed(&rsa1(), n),

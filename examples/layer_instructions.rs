@@ -76,11 +76,7 @@ fn grpc_bad_token() -> Request<Full<Bytes>> {
 
 fn main() {
     let usage = "usage: layer_instructions none|bare|bare404|bare_bad|bare_grpc_bad|envelope|auth|url|ct|limit|stack|th_bearer|th_limit|th_stack|ap_bare|ap_bare404|ap_pass|ap_rewrite404|reject|grpc_reject|rewrite404|rewrite404_problem N";
-    let which = std::env::args().nth(1).expect(usage);
-    let n: usize = std::env::args()
-        .nth(2)
-        .and_then(|n| n.parse().ok())
-        .expect(usage);
+    let (which, n) = service::args(usage);
     let tokens = || {
         StaticTokens::new()
             .token("read-token-5f2a9c", ["read"])

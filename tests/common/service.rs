@@ -94,3 +94,13 @@ where
         }
     }
 }
+
+/// The configuration and request count an instruction-count example is run with
+/// (`example CONFIG N`); exits with `usage` when either is missing.
+pub fn args(usage: &str) -> (String, usize) {
+    let mut args = std::env::args().skip(1);
+    match (args.next(), args.next().and_then(|n| n.parse().ok())) {
+        (Some(which), Some(n)) => (which, n),
+        _ => panic!("{usage}"),
+    }
+}
