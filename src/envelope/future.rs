@@ -35,6 +35,7 @@ pub(crate) struct RequestInfo {
 
 pin_project! {
     /// The response future of [`crate::envelope::ErrorEnvelope`].
+    #[project = ResponseFutureProj]
     pub struct ResponseFuture<Fut, F, B> {
         #[pin]
         state: State<Fut, B>,
@@ -125,99 +126,152 @@ where
 {
     type Output = Result<Response<ResponseBody<B>>, std::convert::Infallible>;
 
+    // A passing response is handled here, inlined into the caller; everything else is out of
+    // line (`slow`, `answer`).
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let config = &**this.config;
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Inner { future } => {
-                    let polled = if config.catch_panic {
-                        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-                            Ok(polled) => polled.map_err(Into::into),
-                            Err(_) => Poll::Ready(Err(BoxError::from(Panicked))),
-                        }
-                    } else {
-                        future.poll(cx).map_err(Into::into)
-                    };
-                    let mut response = match ready!(polled) {
-                        Ok(response) => response,
-                        Err(error) => {
-                            let error = classify_inner(&*error, this.info);
-                            return Poll::Ready(Ok(render(config, this.info, error, None)));
-                        }
-                    };
-                    let status = response.status();
-                    if status.as_u16() < 400 {
-                        return Poll::Ready(Ok(response.map(ResponseBody::new)));
+        if !this.config.catch_panic {
+            if let StateProj::Inner { future } = this.state.as_mut().project() {
+                return match ready!(future.poll(cx)) {
+                    Ok(response) if response.status().as_u16() < 400 => {
+                        Poll::Ready(Ok(response.map(ResponseBody::new)))
                     }
-                    if let Some(error) = response.extensions_mut().remove::<ApiError>() {
-                        let (parts, _unread) = response.into_parts();
-                        return Poll::Ready(Ok(render(config, this.info, error, Some(parts))));
-                    }
-                    let (parts, body) = response.into_parts();
-                    match classify::bare(
-                        status,
-                        &parts.headers,
-                        body.is_end_stream(),
-                        config.max_error_body,
-                    ) {
-                        Bare::Now(error) => {
-                            return Poll::Ready(Ok(render(config, this.info, error, Some(parts))));
-                        }
-                        Bare::Read => this.state.set(State::Reading {
-                            reading: Box::pin(Reading {
-                                body,
-                                parts: Some(parts),
-                                buf: Vec::new(),
-                            }),
-                        }),
-                    }
-                }
-                StateProj::Reading { reading } => {
-                    let ReadingProj {
-                        mut body,
-                        parts,
-                        buf,
-                    } = reading.as_mut().project();
-                    let head = parts.as_ref().expect("polled after completion");
-                    let status = head.status;
-                    let outcome = loop {
-                        let polled = if config.catch_panic {
-                            match catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_frame(cx))) {
-                                Ok(polled) => polled,
-                                Err(_) => break None,
-                            }
-                        } else {
-                            body.as_mut().poll_frame(cx)
-                        };
-                        match ready!(polled) {
-                            Some(Ok(frame)) => {
-                                if let Some(data) = frame.data_ref() {
-                                    if buf.len() + data.len() > config.max_error_body {
-                                        break None;
-                                    }
-                                    buf.extend_from_slice(data);
-                                }
-                            }
-                            Some(Err(_)) => break None,
-                            None => break Some(()),
-                        }
-                    };
-                    let error = match outcome {
-                        Some(()) => classify::read(status, &head.headers, buf),
-                        None => classify::from_status(status, None),
-                    };
-                    let parts = parts.take();
+                    polled => answer(this, polled.map_err(Into::into), cx),
+                };
+            }
+        }
+        slow(this, cx)
+    }
+}
+
+/// Polls every state but `Inner` without `catch_panic`.
+#[inline(never)]
+fn slow<Fut, F, B, E>(
+    mut this: ResponseFutureProj<'_, Fut, F, B>,
+    cx: &mut Context<'_>,
+) -> Answer<B>
+where
+    Fut: Future<Output = Result<Response<B>, E>>,
+    E: Into<BoxError>,
+    F: Format,
+    B: Body<Data = Bytes>,
+{
+    match this.state.as_mut().project() {
+        StateProj::Inner { future } => {
+            let polled = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+                Ok(polled) => ready!(polled).map_err(Into::into),
+                Err(_) => Err(BoxError::from(Panicked)),
+            };
+            answer(this, polled, cx)
+        }
+        StateProj::Reading { reading } => {
+            let response = ready!(read(reading.as_mut(), this.config, this.info, cx));
+            this.state.set(State::Failed { error: None });
+            Poll::Ready(Ok(response))
+        }
+        StateProj::Failed { error } => {
+            let error = error.take().expect("polled after completion");
+            Poll::Ready(Ok(render(this.config, this.info, *error, None)))
+        }
+    }
+}
+
+type Answer<B> = Poll<Result<Response<ResponseBody<B>>, std::convert::Infallible>>;
+
+/// Answers an inner failure or error response: rendered now, or once its body is read.
+#[inline(never)]
+fn answer<Fut, F: Format, B: Body<Data = Bytes>>(
+    mut this: ResponseFutureProj<'_, Fut, F, B>,
+    polled: Result<Response<B>, BoxError>,
+    cx: &mut Context<'_>,
+) -> Answer<B> {
+    let config = &**this.config;
+    let mut response = match polled {
+        Ok(response) => response,
+        Err(error) => {
+            let error = classify_inner(&*error, this.info);
+            return Poll::Ready(Ok(render(config, this.info, error, None)));
+        }
+    };
+    let status = response.status();
+    if status.as_u16() < 400 {
+        return Poll::Ready(Ok(response.map(ResponseBody::new)));
+    }
+    if let Some(error) = response.extensions_mut().remove::<ApiError>() {
+        let (parts, _unread) = response.into_parts();
+        return Poll::Ready(Ok(render(config, this.info, error, Some(parts))));
+    }
+    let (parts, body) = response.into_parts();
+    match classify::bare(
+        status,
+        &parts.headers,
+        body.is_end_stream(),
+        config.max_error_body,
+    ) {
+        Bare::Now(error) => Poll::Ready(Ok(render(config, this.info, error, Some(parts)))),
+        Bare::Read => {
+            let mut reading = Box::pin(Reading {
+                body,
+                parts: Some(parts),
+                buf: Vec::new(),
+            });
+            match read(reading.as_mut(), config, this.info, cx) {
+                Poll::Ready(response) => {
                     this.state.set(State::Failed { error: None });
-                    return Poll::Ready(Ok(render(config, this.info, error, parts)));
+                    Poll::Ready(Ok(response))
                 }
-                StateProj::Failed { error } => {
-                    let error = error.take().expect("polled after completion");
-                    return Poll::Ready(Ok(render(config, this.info, *error, None)));
+                Poll::Pending => {
+                    this.state.set(State::Reading { reading });
+                    Poll::Pending
                 }
             }
         }
     }
+}
+
+/// Reads an untagged error body, up to the bound, and renders the error it describes.
+#[inline(never)]
+fn read<F: Format, B: Body<Data = Bytes>>(
+    reading: Pin<&mut Reading<B>>,
+    config: &Config<F>,
+    info: &RequestInfo,
+    cx: &mut Context<'_>,
+) -> Poll<Response<ResponseBody<B>>> {
+    let ReadingProj {
+        mut body,
+        parts,
+        buf,
+    } = reading.project();
+    let head = parts.as_ref().expect("polled after completion");
+    let status = head.status;
+    let outcome = loop {
+        let polled = if config.catch_panic {
+            match catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_frame(cx))) {
+                Ok(polled) => polled,
+                Err(_) => break None,
+            }
+        } else {
+            body.as_mut().poll_frame(cx)
+        };
+        match ready!(polled) {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    if buf.len() + data.len() > config.max_error_body {
+                        break None;
+                    }
+                    buf.extend_from_slice(data);
+                }
+            }
+            Some(Err(_)) => break None,
+            None => break Some(()),
+        }
+    };
+    let error = match outcome {
+        Some(()) => classify::read(status, &head.headers, buf),
+        None => classify::from_status(status, None),
+    };
+    Poll::Ready(render(config, info, error, parts.take()))
 }
 
 /// Renders `error` in the configured format (or as a gRPC status), keeping the original

@@ -99,6 +99,7 @@ where
         }
     }
 
+    #[inline]
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
         let headers = request.headers();
@@ -128,19 +129,32 @@ where
                 .then(|| request.uri().path_and_query().cloned())
                 .flatten(),
         };
+        if self.not_ready.is_some() || config.catch_panic {
+            return self.call_guarded(request, info);
+        }
+        ResponseFuture::new(self.inner.call(request), info, self.config.clone())
+    }
+}
+
+impl<S, F> ErrorEnvelope<S, F> {
+    /// Calls the inner service after it failed to become ready, or under `catch_panic`.
+    #[inline(never)]
+    fn call_guarded<ReqBody, ResBody>(
+        &mut self,
+        request: Request<ReqBody>,
+        info: RequestInfo,
+    ) -> ResponseFuture<S::Future, F, ResBody>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+        S::Error: Into<BoxError>,
+    {
         let config = self.config.clone();
         if let Some(error) = self.not_ready.take() {
             return ResponseFuture::inner_error(error, info, config);
         }
-        if config.catch_panic {
-            match catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
-                Ok(future) => ResponseFuture::new(future, info, config),
-                Err(_) => {
-                    ResponseFuture::error(ApiError::from_kind(ErrorKind::Internal), info, config)
-                }
-            }
-        } else {
-            ResponseFuture::new(self.inner.call(request), info, config)
+        match catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
+            Ok(future) => ResponseFuture::new(future, info, config),
+            Err(_) => ResponseFuture::error(ApiError::from_kind(ErrorKind::Internal), info, config),
         }
     }
 }

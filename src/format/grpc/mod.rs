@@ -182,6 +182,7 @@ impl Protocol {
     /// assert_eq!(Protocol::from_content_type(Some(&ct)), Some(Protocol::GrpcWebText));
     /// assert_eq!(Protocol::from_content_type(None), None);
     /// ```
+    #[inline]
     pub fn from_content_type(content_type: Option<&HeaderValue>) -> Option<Self> {
         let b = content_type?.as_bytes();
         // `application/grpc`, any case, in one 16-byte compare: setting bit 5 of every byte
@@ -194,17 +195,21 @@ impl Protocol {
         if head != Some(u128::from_ne_bytes(*b"application/grpc")) {
             return None;
         }
-        let rest = &b[16..];
+        Some(Self::after_grpc(&b[16..]))
+    }
+
+    /// The protocol of a `Content-Type` that starts with `application/grpc`, from the rest.
+    fn after_grpc(rest: &[u8]) -> Self {
         let starts = |prefix: &[u8]| {
             rest.len() >= prefix.len() && rest[..prefix.len()].eq_ignore_ascii_case(prefix)
         };
-        Some(if starts(b"-web-text") {
+        if starts(b"-web-text") {
             Self::GrpcWebText
         } else if starts(b"-web") {
             Self::GrpcWeb
         } else {
             Self::Grpc
-        })
+        }
     }
 
     /// The `Content-Type` of an error answer in this protocol (gRPC-Web's as its proxies send it).
