@@ -158,13 +158,15 @@ where
     B: Body<Data = Bytes>,
 {
     match this.state.as_mut().project() {
-        StateProj::Inner { future } => {
-            let polled = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-                Ok(polled) => ready!(polled).map_err(Into::into),
-                Err(_) => Err(BoxError::from(Panicked)),
-            };
-            answer(this, polled, cx)
-        }
+        StateProj::Inner { future } => match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(polled) => match ready!(polled) {
+                Ok(response) if response.status().as_u16() < 400 => {
+                    Poll::Ready(Ok(response.map(ResponseBody::new)))
+                }
+                polled => answer(this, polled.map_err(Into::into), cx),
+            },
+            Err(_) => answer(this, Err(BoxError::from(Panicked)), cx),
+        },
         StateProj::Reading { reading } => {
             let response = ready!(read(reading.as_mut(), this.config, this.info, cx));
             this.state.set(State::Failed { error: None });
