@@ -120,7 +120,7 @@ impl Scheme {
     }
 
     /// Like [`Scheme::credentials`], as the header's bytes (visible ASCII).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn token<'h>(&self, headers: &'h HeaderMap) -> Result<&'h [u8], CredentialsError> {
         let value = crate::headers::single(headers, &self.header)
             .map_err(|()| CredentialsError::Several)?
