@@ -318,23 +318,31 @@ impl From<InvalidContentLength> for ApiError {
 /// The declared body length: `None` without a `Content-Length`; several equal values (RFC 9110
 /// §8.6 allows `42, 42`) count as one. Borrows the headers; allocates only to report a
 /// malformed value.
+#[inline]
 pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidContentLength> {
     // Fast paths: no value (a request without a body), or one value of 1 to 19 plain digits,
     // the only form a well-behaved client sends.
     match crate::headers::single(headers, &CONTENT_LENGTH) {
-        Ok(None) => return Ok(None),
+        Ok(None) => Ok(None),
         Ok(Some(value)) => {
             let digits = value.as_bytes();
             if (1..=19).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) {
-                return Ok(Some(
+                Ok(Some(
                     digits
                         .iter()
                         .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')),
-                ));
+                ))
+            } else {
+                every_content_length(headers)
             }
         }
-        Err(()) => {}
+        Err(()) => every_content_length(headers),
     }
+}
+
+/// The declared body length read from every `Content-Length` value, element by element.
+#[inline(never)]
+fn every_content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidContentLength> {
     let mut length = None;
     for value in headers.get_all(CONTENT_LENGTH) {
         let malformed =
