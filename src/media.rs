@@ -34,9 +34,19 @@ const fn is_tchar(b: u8) -> bool {
         )
 }
 
-/// Splits `type/subtype+suffix; params` into the parsed essence and a parameter iterator.
-/// `None` when the essence is not a media type or its parameters are malformed.
-/// The media type, its parameters, and whether it is plain `application/json` (any case).
+/// Whether a `Content-Type` value is one of the two spellings nearly every JSON client sends,
+/// `application/json` or `application/json; charset=utf-8` (any case): what
+/// [`parse_media_type`] and [`is_json`] say of them, without parsing (about 400 fewer
+/// instructions a request, callgrind).
+#[inline]
+pub(crate) fn is_common_json(value: &[u8]) -> bool {
+    value.eq_ignore_ascii_case(b"application/json")
+        || value.eq_ignore_ascii_case(b"application/json; charset=utf-8")
+}
+
+/// Splits `type/subtype+suffix; params` into the parsed essence and a parameter iterator, and
+/// says whether the essence is plain `application/json` (any case). `None` when the essence is
+/// not a media type or its parameters are malformed.
 pub(crate) fn parse_media_type(text: &str) -> Option<(MediaType<'_>, Params<'_>, bool)> {
     let (essence, params) = match text.find(';') {
         Some(i) => text.split_at(i),
@@ -341,6 +351,30 @@ pub(crate) fn is_text_plain(content_type: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn common_json_spellings_agree_with_the_full_parse() {
+        for value in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "APPLICATION/JSON; CHARSET=UTF-8",
+        ] {
+            assert!(is_common_json(value.as_bytes()), "{value}");
+            let (media_type, _, plain) = parse_media_type(value).expect(value);
+            assert!(plain && is_json(&media_type), "{value}");
+        }
+        for value in [
+            "application/json;charset=utf-8",
+            "application/json ",
+            "application/problem+json",
+            "application/jsonx",
+            "text/json",
+            "",
+        ] {
+            assert!(!is_common_json(value.as_bytes()), "{value}");
+        }
+    }
 
     fn params(s: &str) -> Result<Vec<(&str, &str)>, ()> {
         Params { rest: s }.collect()
