@@ -145,7 +145,8 @@ where
     }
 }
 
-/// Polls every state but `Inner` without `catch_panic`.
+/// Polls what the inlined `poll` leaves out: the inner future under `catch_panic`, an error body
+/// being read, and a failure to render.
 #[inline(never)]
 fn slow<Fut, F, B, E>(
     mut this: ResponseFutureProj<'_, Fut, F, B>,
@@ -181,7 +182,8 @@ where
 
 type Answer<B> = Poll<Result<Response<ResponseBody<B>>, std::convert::Infallible>>;
 
-/// Answers an inner failure or error response: rendered now, or once its body is read.
+/// Answers an inner failure or an error response (400 and above; `poll` and `slow` pass the
+/// others on): rendered now, or once its body is read.
 #[inline(never)]
 fn answer<Fut, F: Format, B: Body<Data = Bytes>>(
     mut this: ResponseFutureProj<'_, Fut, F, B>,
@@ -197,9 +199,10 @@ fn answer<Fut, F: Format, B: Body<Data = Bytes>>(
         }
     };
     let status = response.status();
-    if status.as_u16() < 400 {
-        return Poll::Ready(Ok(response.map(ResponseBody::new)));
-    }
+    debug_assert!(
+        status.as_u16() >= 400,
+        "a passing response is passed on where it is polled"
+    );
     if let Some(error) = response.extensions_mut().remove::<ApiError>() {
         let (parts, _unread) = response.into_parts();
         return Poll::Ready(Ok(render(config, this.info, error, Some(parts))));
