@@ -2,7 +2,8 @@
 # End-to-end load on loopback with wrk: the bench_server example bare and behind the full stack,
 # applied to every route (`Router::layer`, "stack") or around the whole router ("around").
 #
-#   benches/load.sh            # compare bare, stack and around: requests/s, p50/p99, ratios to bare
+#   benches/load.sh            # compare bare, stack and around: requests/s, p50/p99, the
+#                              # server's CPU time per request, ratios to bare
 #   benches/load.sh soak       # the full stack under a mix of good and bad requests for 2 min:
 #                              # requests served, statuses by count, resident memory start/end
 #
@@ -48,16 +49,25 @@ stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERV
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status"; }
 
-# Prints "requests/s p50 p99" for one wrk run against the running server.
+# The server's CPU time so far (user + system), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
+HZ=$(getconf CLK_TCK)
+
+# Prints "requests/s p50 p99 cpu" for one wrk run against the running server, cpu being the
+# server's CPU time per request served (µs): what the server spent, whatever wrk got.
 measure() {
-  local out
+  local out before after
+  before=$(cpu_ticks)
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
     -H 'Authorization: Bearer read-token' "http://127.0.0.1:$PORT/api/machines/1")
-  local rps p50 p99
+  after=$(cpu_ticks)
+  local rps p50 p99 requests cpu
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-  echo "$rps $p50 $p99"
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
+  cpu=$(awk -v t="$((after - before))" -v n="$requests" -v hz="$HZ" 'BEGIN { printf "%.3f", t * 1e6 / hz / n }')
+  echo "$rps $p50 $p99 $cpu"
 }
 
 if [ "$MODE" = compare ]; then
@@ -78,20 +88,25 @@ if [ "$MODE" = compare ]; then
       [ "$code" = 200 ] || { echo "$server answered $code to a good request" >&2; exit 1; }
       measure >> "/tmp/load_$server.$$"
       stop_server
-      line="$line $server $(tail -1 "/tmp/load_$server.$$" | cut -d' ' -f1) req/s,"
+      line="$line $server $(tail -1 "/tmp/load_$server.$$" | awk '{print $1 " req/s (" $4 " µs CPU)"}'),"
     done
     echo "${line%,}"
   done
   median() { sort -n -k1,1 "$1" | awk '{ rows[NR] = $0 } END { print rows[int((NR + 1) / 2)] }'; }
-  printf '%-6s %12s %10s %10s\n' server requests/s p50 p99
+  median_cpu() { sort -n -k4,4 "$1" | awk '{ rows[NR] = $4 } END { print rows[int((NR + 1) / 2)] }'; }
+  printf '%-6s %12s %10s %10s %14s\n' server requests/s p50 p99 "CPU µs/request"
   for server in $servers; do
-    read -r rps p50 p99 < <(median "/tmp/load_$server.$$")
-    printf '%-6s %12s %10s %10s\n' "$server" "$rps" "$p50" "$p99"
-    eval "rps_$server=$rps"
+    read -r rps p50 p99 _ < <(median "/tmp/load_$server.$$")
+    cpu=$(median_cpu "/tmp/load_$server.$$")
+    printf '%-6s %12s %10s %10s %14s\n' "$server" "$rps" "$p50" "$p99" "$cpu"
+    eval "rps_$server=$rps cpu_$server=$cpu"
   done
   for server in $servers; do rm -f "/tmp/load_$server.$$"; done
   awk -v s="$rps_stack" -v a="$rps_around" -v b="$rps_bare" \
     'BEGIN { printf "stack/bare throughput (medians): %.3f\naround/bare throughput (medians): %.3f\n", s / b, a / b }'
+  # Requests per CPU second relative to bare: the throughput each would reach on the same CPU.
+  awk -v s="$cpu_stack" -v a="$cpu_around" -v b="$cpu_bare" \
+    'BEGIN { printf "stack/bare requests per CPU second (medians): %.3f\naround/bare requests per CPU second (medians): %.3f\n", b / s, b / a }'
 elif [ "$MODE" = soak ]; then
   start_server --stack
   sleep 0.5
