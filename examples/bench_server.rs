@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Path;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use http::Request;
@@ -91,7 +91,8 @@ pub(crate) fn around() -> impl Service<
        + Send
        + 'static {
     ServiceBuilder::new()
-        .map_response(IntoResponse::into_response)
+        // The router's body itself on a passing response, not boxed again.
+        .map_response(|response: http::Response<_>| response.map(Body::from))
         .service(layers().service(router().with_state(())))
 }
 

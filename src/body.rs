@@ -224,6 +224,42 @@ impl<B: Body<Data = Bytes>> Body for ResponseBody<B> {
     }
 }
 
+/// An axum body: the inner service's own body when the response passed (nothing boxed again
+/// when that is an axum `Body`, as under a router), else the rendered error, boxed.
+///
+/// For a stack wrapped around a router, where `axum::serve` wants axum's response type:
+/// `ServiceBuilder::new().map_response(|r: Response<_>| r.map(Body::from))` costs no allocation
+/// on a passing response, where `map_response(IntoResponse::into_response)` boxes its body.
+///
+/// ```
+/// use axum::body::Body;
+/// use bytes::Bytes;
+/// use http_body_util::BodyExt;
+/// use tower_envelope::body::ResponseBody;
+///
+/// # tokio_test::block_on(async {
+/// let passing = Body::from(ResponseBody::new(Body::from("ok")));
+/// assert_eq!(passing.collect().await.unwrap().to_bytes(), "ok");
+/// let error = Body::from(ResponseBody::<Body>::full(Bytes::from("{}")));
+/// assert_eq!(error.collect().await.unwrap().to_bytes(), "{}");
+/// # });
+/// ```
+#[cfg(feature = "axum")]
+impl<B> From<ResponseBody<B>> for axum::body::Body
+where
+    B: Into<axum::body::Body> + Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<crate::BoxError>,
+{
+    fn from(body: ResponseBody<B>) -> Self {
+        match body.kind {
+            Kind::Plain {
+                body: Either::Inner { body },
+            } => body.into(),
+            kind => axum::body::Body::new(ResponseBody { kind }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -238,3 +238,22 @@ fn a_grpc_rejection_stays_under_its_ceiling() {
     println!("missing token on a gRPC call: {n} allocations");
     assert!(n <= GRPC_REJECTION_CEILING, "{n} allocations");
 }
+
+/// A stack wrapped around an axum router hands `axum::serve` an axum body: a passing response's
+/// is the router's own, unwrapped from every layer's `ResponseBody` without boxing it again.
+#[test]
+fn a_passing_body_becomes_an_axum_body_without_allocating() {
+    use axum::body::Body;
+    use http_body::Body as _;
+    use tower_envelope::body::ResponseBody;
+
+    let body = Body::from("ok");
+    let wrapped = ResponseBody::new(ResponseBody::new(body));
+    let (n, unwrapped) = count(|| Body::from(wrapped));
+    assert_eq!(n, 0);
+    assert_eq!(unwrapped.size_hint().exact(), Some(2));
+    // Boxing it, as `IntoResponse` does, costs an allocation.
+    let wrapped = ResponseBody::new(Body::from("ok"));
+    let (n, _boxed) = count(|| Body::new(wrapped));
+    assert_eq!(n, 1);
+}
