@@ -3,8 +3,8 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    buffer, code_text, dotted, is_json, json, keep_status, to_json, undotted, violation, Format,
-    JsonCode, Rendered, RequestContext,
+    buffer, code_text, dotted, is_json, json, keep_status, to_json, undotted, violation,
+    write_message, Format, JsonCode, Rendered, RequestContext,
 };
 use crate::error::{ApiError, Code, ErrorKind};
 
@@ -182,10 +182,7 @@ impl Format for Defender {
             }
         };
         o.extend_from_slice(b",\"message\":");
-        match error.message() {
-            "" => json::trusted(o, self.default_message(kind)),
-            own => json::string(o, own),
-        }
+        write_message(o, self, error);
         o.extend_from_slice(b",\"target\":");
         json::string(o, cx.request_id());
         if !error.violations().is_empty() {

@@ -353,6 +353,15 @@ pub(crate) fn message<'e, F: Format + ?Sized>(format: &F, error: &'e ApiError) -
     error.message_or(format.default_message(error.kind()))
 }
 
+/// Writes [`message`] as a JSON string, for a built-in format: its default messages are the
+/// crate's own texts, written without an escape check.
+pub(crate) fn write_message<F: Format + ?Sized>(out: &mut Vec<u8>, format: &F, error: &ApiError) {
+    match error.message() {
+        "" => json::trusted(out, format.default_message(error.kind())),
+        own => json::string(out, own),
+    }
+}
+
 /// A buffer sized up front for one rendered error: fixed overhead plus every string the error
 /// holds, with room for JSON escapes. One allocation renders a typical error.
 pub(crate) fn buffer(error: &ApiError, fixed: usize) -> Vec<u8> {

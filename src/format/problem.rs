@@ -5,8 +5,8 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    buffer, code_text, is_json, json, keep_status, to_json, violation, Format, JsonCode, Rendered,
-    RequestContext,
+    buffer, code_text, is_json, json, keep_status, to_json, violation, write_message, Format,
+    JsonCode, Rendered, RequestContext,
 };
 use crate::error::{ApiError, Code, ErrorKind, FieldViolation};
 
@@ -188,10 +188,7 @@ impl Format for Problem {
         o.extend_from_slice(b",\"status\":");
         json::integer(o, status.as_u16());
         o.extend_from_slice(b",\"detail\":");
-        match error.message() {
-            "" => json::trusted(o, self.default_message(kind)),
-            own => json::string(o, own),
-        }
+        write_message(o, self, error);
         if let Some(path) = cx.path().filter(|_| self.instance) {
             o.extend_from_slice(b",\"instance\":");
             json::string(o, &crate::error::echo(path));
