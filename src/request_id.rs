@@ -95,8 +95,9 @@ impl RequestId {
 /// promoted to a shared buffer on its first clone), and the passing path allocates nothing.
 pub(crate) struct RawRequestId(Raw);
 
-/// Ids up to this long (a UUID is 36 bytes) are copied inline.
-const INLINE: usize = 48;
+/// Ids up to a UUID's 36 bytes are copied inline (the id then takes no more room than a shared
+/// header value).
+const INLINE: usize = 36;
 
 enum Raw {
     Absent,

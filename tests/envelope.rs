@@ -12,7 +12,7 @@ use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, SET_COOKIE, WWW_AUTHENTI
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
 use serde_json::{json, Value};
-use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+use tower::{service_fn, Layer, Service, ServiceBuilder, ServiceExt};
 use tower_envelope::format::{Defender, Format, Msi, QRadar};
 use tower_envelope::{ApiError, BoxError, ErrorEnvelopeLayer, ErrorKind, FieldViolation};
 
@@ -832,4 +832,74 @@ async fn a_custom_request_id_header_means_one_id_per_response() {
     let id = r.headers["x-correlation-id"].to_str().unwrap();
     assert_eq!(r.json()["error"]["target"], id);
     assert_eq!(r.json()["error"]["code"], "InvalidUrl");
+}
+
+/// A custom format that reads both the request's `Accept` and its path: the body echoes what
+/// the envelope handed it.
+#[derive(Clone)]
+struct Echo {
+    accept: bool,
+    path: bool,
+}
+
+impl Format for Echo {
+    fn status(&self, error: &ApiError) -> StatusCode {
+        Defender.status(error)
+    }
+
+    fn render(
+        &self,
+        error: &ApiError,
+        cx: &tower_envelope::format::RequestContext<'_>,
+    ) -> tower_envelope::format::Rendered {
+        let body = json!({
+            "accept": cx.accept().map(|a| a.to_str().unwrap()),
+            "path": cx.path(),
+        });
+        tower_envelope::format::Rendered::new(
+            self.status(error),
+            HeaderValue::from_static("application/json"),
+            serde_json::to_vec(&body).unwrap(),
+        )
+    }
+
+    fn parse(&self, _: StatusCode, _: Option<&str>, _: &[u8]) -> Option<ApiError> {
+        None
+    }
+
+    fn uses_accept(&self) -> bool {
+        self.accept
+    }
+
+    fn uses_path(&self) -> bool {
+        self.path
+    }
+}
+
+#[tokio::test]
+async fn a_format_gets_the_accept_and_path_it_asks_for_and_no_more() {
+    for (accept, path) in [(false, false), (true, false), (false, true), (true, true)] {
+        let svc = ErrorEnvelopeLayer::new(Echo { accept, path }).layer(service_fn(
+            |_req: Request<Body>| async {
+                let mut response = Response::new(Body::empty());
+                *response.status_mut() = StatusCode::NOT_FOUND;
+                Ok::<_, Infallible>(response)
+            },
+        ));
+        let svc = ServiceExt::<Request<Body>>::map_response(svc, |r| r.map(Body::new));
+        let request = Request::get("/machines/7?view=full")
+            .header("accept", "application/json")
+            .body(Body::empty())
+            .unwrap();
+        let r = send(svc, request).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{accept} {path}");
+        assert_eq!(
+            r.json(),
+            json!({
+                "accept": accept.then_some("application/json"),
+                "path": path.then_some("/machines/7"),
+            }),
+            "{accept} {path}"
+        );
+    }
 }

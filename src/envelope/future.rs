@@ -29,8 +29,48 @@ pub(crate) struct RequestInfo {
     pub(crate) grpc: Option<grpc::Protocol>,
     /// The raw request id header, validated only when an error is rendered.
     pub(crate) request_id: RawRequestId,
-    pub(crate) accept: Option<HeaderValue>,
-    pub(crate) path: Option<PathAndQuery>,
+    pub(crate) extra: Extra,
+}
+
+/// The request's `Accept` and path, kept for a format that reads them. One slot for both keeps
+/// every envelope future small (it is moved whole on every request); only a format that reads
+/// both, which no built-in one does, boxes them.
+pub(crate) enum Extra {
+    None,
+    Accept(HeaderValue),
+    Path(PathAndQuery),
+    Both(Box<(Option<HeaderValue>, Option<PathAndQuery>)>),
+}
+
+impl Extra {
+    /// Keeps what `format` reads of the request.
+    #[inline]
+    pub(crate) fn of<F: Format, B>(format: &F, request: &http::Request<B>) -> Self {
+        let accept = || request.headers().get(http::header::ACCEPT).cloned();
+        let path = || request.uri().path_and_query().cloned();
+        match (format.uses_accept(), format.uses_path()) {
+            (false, false) => Self::None,
+            (true, false) => accept().map_or(Self::None, Self::Accept),
+            (false, true) => path().map_or(Self::None, Self::Path),
+            (true, true) => Self::Both(Box::new((accept(), path()))),
+        }
+    }
+
+    fn accept(&self) -> Option<&HeaderValue> {
+        match self {
+            Self::Accept(accept) => Some(accept),
+            Self::Both(both) => both.0.as_ref(),
+            Self::None | Self::Path(_) => None,
+        }
+    }
+
+    fn path(&self) -> Option<&PathAndQuery> {
+        match self {
+            Self::Path(path) => Some(path),
+            Self::Both(both) => both.1.as_ref(),
+            Self::None | Self::Accept(_) => None,
+        }
+    }
 }
 
 pin_project! {
@@ -333,8 +373,8 @@ fn render<F: Format, B>(
         }
         return Response::from_parts(head, ResponseBody::empty());
     }
-    let cx = RequestContext::new(id.as_str(), &info.method).with_accept(info.accept.as_ref());
-    let cx = match &info.path {
+    let cx = RequestContext::new(id.as_str(), &info.method).with_accept(info.extra.accept());
+    let cx = match info.extra.path() {
         Some(path) => cx.with_path(path.path()),
         None => cx,
     };

@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE};
+use http::header::CONTENT_TYPE;
 use http::{Method, Request, Response};
 use tower_service::Service;
 
-use super::future::{RequestInfo, ResponseFuture};
+use super::future::{Extra, RequestInfo, ResponseFuture};
 use super::layer::Config;
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ErrorKind};
@@ -118,16 +118,7 @@ where
             method: request.method().clone(),
             grpc,
             request_id: RawRequestId::new(request_id),
-            accept: config
-                .format
-                .uses_accept()
-                .then(|| headers.get(ACCEPT).cloned())
-                .flatten(),
-            path: config
-                .format
-                .uses_path()
-                .then(|| request.uri().path_and_query().cloned())
-                .flatten(),
+            extra: Extra::of(&config.format, &request),
         };
         if self.not_ready.is_some() || config.catch_panic {
             return self.call_guarded(request, info);
