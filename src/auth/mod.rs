@@ -229,9 +229,24 @@ impl Config {
     }
 
     /// Checks expiry and the scopes of a request with `method`; on success, the principal to
-    /// insert into the request's extensions, if configured to.
+    /// insert into the request's extensions, if configured to. A principal without expiry on a
+    /// request needing no scope is admitted inline; the rest is checked out of line.
     #[inline]
     fn admit(
+        &self,
+        principal: &Principal,
+        method: &Method,
+        by_route: &'static [&'static str],
+    ) -> Result<Option<Principal>, Denial> {
+        if principal.expires_at().is_none() && self.method_scopes.is_empty() && by_route.is_empty()
+        {
+            return Ok(self.insert_principal.then(|| principal.clone()));
+        }
+        self.admit_checked(principal, method, by_route)
+    }
+
+    #[inline(never)]
+    fn admit_checked(
         &self,
         principal: &Principal,
         method: &Method,
@@ -241,9 +256,6 @@ impl Config {
             if SystemTime::now() >= at {
                 return Err(self.token_denial(TokenError::Expired));
             }
-        }
-        if self.method_scopes.is_empty() && by_route.is_empty() {
-            return Ok(self.insert_principal.then(|| principal.clone()));
         }
         let by_method: &[Cow<'static, str>] = self
             .method_scopes
