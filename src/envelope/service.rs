@@ -110,7 +110,7 @@ where
                 headers::first_two(headers, &config.request_id_header, &CONTENT_TYPE);
             (id, Protocol::from_content_type(content_type))
         } else {
-            (headers.get(&config.request_id_header), None)
+            (headers::first(headers, &config.request_id_header), None)
         };
         // Only what rendering an error needs, kept as shared values: the id is validated, the
         // `Accept` and the path read, only if an error is rendered.
