@@ -95,9 +95,9 @@ impl RequestId {
 /// promoted to a shared buffer on its first clone), and the passing path allocates nothing.
 pub(crate) struct RawRequestId(Raw);
 
-/// Ids up to a UUID's 36 bytes are copied inline (the id then takes no more room than a shared
-/// header value).
-const INLINE: usize = 36;
+/// Ids up to this long (a UUID is 36 bytes) are copied inline: the most that fits, beside the
+/// length and the tag, in the room the shared form takes, which keeps the envelope's future small.
+const INLINE: usize = 46;
 
 enum Raw {
     Absent,
