@@ -229,24 +229,10 @@ impl Config {
     }
 
     /// Checks expiry and the scopes of a request with `method`; on success, the principal to
-    /// insert into the request's extensions, if configured to. A principal without expiry on a
-    /// request needing no scope is admitted inline; the rest is checked out of line.
+    /// insert into the request's extensions, if configured to. Inlined: the scopes, when any are
+    /// required, are checked out of line.
     #[inline]
     fn admit(
-        &self,
-        principal: &Principal,
-        method: &Method,
-        by_route: &'static [&'static str],
-    ) -> Result<Option<Principal>, Denial> {
-        if principal.expires_at().is_none() && self.method_scopes.is_empty() && by_route.is_empty()
-        {
-            return Ok(self.insert_principal.then(|| principal.clone()));
-        }
-        self.admit_checked(principal, method, by_route)
-    }
-
-    #[inline(never)]
-    fn admit_checked(
         &self,
         principal: &Principal,
         method: &Method,
@@ -257,6 +243,16 @@ impl Config {
                 return Err(self.token_denial(TokenError::Expired));
             }
         }
+        if !self.method_scopes.is_empty() || !by_route.is_empty() {
+            self.scopes(principal, method, by_route)?;
+        }
+        Ok(self.insert_principal.then(|| principal.clone()))
+    }
+
+    /// Refuses the first scope the request needs (for its method, then for its route) that
+    /// `principal` lacks.
+    #[inline(never)]
+    fn scopes(&self, principal: &Principal, method: &Method, route: &[&str]) -> Result<(), Denial> {
         let by_method: &[Cow<'static, str>] = self
             .method_scopes
             .iter()
@@ -265,12 +261,12 @@ impl Config {
         let missing = by_method
             .iter()
             .map(|s| &**s)
-            .chain(by_route.iter().copied())
+            .chain(route.iter().copied())
             .find(|scope| !principal.has_scope(scope));
-        if let Some(missing) = missing {
-            return Err(self.scope_denial(missing, by_method, by_route));
+        match missing {
+            Some(missing) => Err(self.scope_denial(missing, by_method, route)),
+            None => Ok(()),
         }
-        Ok(self.insert_principal.then(|| principal.clone()))
     }
 
     fn scope_denial(
