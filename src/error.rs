@@ -557,7 +557,9 @@ pub(crate) fn in_source_chain<T: std::error::Error + 'static>(
     source_chain(error).any(|e| e.is::<T>())
 }
 
-/// Makes one piece of user input safe to embed in a message: control characters removed and cut
+/// Makes one piece of user input safe to embed in a message: control characters, invisible
+/// format characters (bidi controls, zero-width characters) and the noncharacters U+FFFE and
+/// U+FFFF removed, and cut
 /// on a character boundary to [`MAX_ECHO_LEN`] bytes (`…` marks a cut).
 ///
 /// ```
@@ -579,8 +581,22 @@ pub fn echo(input: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// What no echoed text may hold: control characters, the invisible format characters that
+/// reorder or hide text (bidi embeddings, overrides, isolates and marks; zero-width characters;
+/// the byte-order mark), and the noncharacters U+FFFE and U+FFFF, which XML 1.0 forbids.
 fn is_stripped(c: char) -> bool {
     c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{FFFE}'
+                | '\u{FFFF}'
+        )
 }
 
 pub(crate) fn floor_char_boundary(s: &str, max: usize) -> usize {
@@ -640,6 +656,21 @@ mod tests {
             ApiError::new(ErrorKind::BadRequest, "static").message,
             Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn clean_strips_bidi_controls_and_xml_noncharacters() {
+        for stripped in [
+            '\u{202E}', '\u{202A}', '\u{2066}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{200B}',
+            '\u{FEFF}', '\u{061C}', '\u{FFFE}', '\u{FFFF}',
+        ] {
+            let text = format!("Machine {stripped}evil was not found");
+            let e = ApiError::new(ErrorKind::NotFound, text.clone());
+            assert_eq!(e.message(), "Machine evil was not found", "{stripped:?}");
+            assert_eq!(echo(&text), "Machine evil was not found", "{stripped:?}");
+        }
+        let kept = "Größe 名前 مرحبا \u{FFFD}";
+        assert_eq!(ApiError::new(ErrorKind::NotFound, kept).message(), kept);
     }
 
     #[test]

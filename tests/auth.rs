@@ -336,6 +336,45 @@ async fn every_scope_of_a_method_is_required() {
 }
 
 #[tokio::test]
+async fn a_scope_required_for_get_also_guards_head() {
+    let tokens = StaticTokens::new()
+        .token("list-token", ["list"])
+        .token("read-token", ["read"])
+        .token("both-token", ["read", "list"]);
+    let layer = AuthTokenLayer::bearer(tokens)
+        .require_scope(Method::GET, "read")
+        .require_scope(Method::HEAD, "list")
+        .require_scope(Method::HEAD, "read");
+    let head = |token: &str| {
+        let value = format!("Bearer {token}");
+        request(
+            Method::HEAD,
+            "/api/machines/1",
+            &[("authorization", value.as_bytes())],
+        )
+    };
+    let reply = send!(layer.clone(), head("list-token"));
+    reply.assert_problem(
+        StatusCode::FORBIDDEN,
+        ErrorKind::InsufficientScope,
+        "token lacks the required scope \"read\"",
+        Some(r#"Bearer realm="api", error="insufficient_scope", scope="list read""#),
+    );
+    let reply = send!(layer.clone(), head("read-token"));
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        reply.json()["detail"],
+        "token lacks the required scope \"list\""
+    );
+    assert_eq!(
+        send!(layer.clone(), head("both-token")).status,
+        StatusCode::OK
+    );
+    // GET needs only its own scope.
+    assert_eq!(send!(layer, bearer("read-token")).status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn route_scopes_come_from_a_closure_over_the_request_parts() {
     let layer = AuthTokenLayer::bearer(tokens())
         .require_scope(Method::POST, "write")

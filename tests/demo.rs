@@ -604,6 +604,47 @@ async fn other_machines_are_resource_not_found() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bidi_controls_and_xml_noncharacters_are_not_echoed() {
+    each_format(|demo| async move {
+        for (id, echoed) in [
+            ("%E2%80%AEevil", "evil"),
+            ("a%E2%81%A6b%E2%80%8Fc", "abc"),
+            ("a%EF%BF%BFb%EF%BF%BEc", "abc"),
+        ] {
+            let reply = demo
+                .get(&format!("/api/machines/{id}"), Some("read-token"))
+                .await;
+            let error = demo.error(&reply, ErrorKind::ResourceNotFound);
+            assert_eq!(
+                error.message(),
+                format!("Machine {echoed} was not found"),
+                "{}",
+                reply.what
+            );
+            let auth = [
+                ("authorization", "Bearer read-token"),
+                ("accept", "application/xml"),
+            ];
+            let xml = demo
+                .send(Method::GET, &format!("/api/machines/{id}"), &auth, "")
+                .await;
+            assert_eq!(xml.status, StatusCode::NOT_FOUND, "{}", xml.what);
+            for reply in [&reply, &xml] {
+                for c in ['\u{202E}', '\u{2066}', '\u{200F}', '\u{FFFF}', '\u{FFFE}'] {
+                    assert!(
+                        !reply.text().contains(c),
+                        "{}: {}",
+                        reply.what,
+                        reply.text()
+                    );
+                }
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_without_a_valid_token_is_unauthorized() {
     each_format(|demo| async move {
         // No credentials: a challenge without an `error` attribute.

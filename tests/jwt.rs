@@ -812,6 +812,77 @@ fn the_built_in_fetcher_refuses_what_it_cannot_fetch() {
     }
 }
 
+#[tokio::test]
+async fn a_key_that_cannot_verify_is_refused_when_read_so_no_token_reaches_it() {
+    // An Ed25519 key whose `x` is 16 bytes, not 32: a verifier built from it panics.
+    let short =
+        json!({"kty": "OKP", "crv": "Ed25519", "kid": "ed-short", "x": "11qYAYKxCrfVS_7TyWQHOg"});
+    let key = rsa1();
+    let document = json!({"keys": [short, key.jwk()]}).to_string();
+    let keys = KeySet::from_jwks(&document).unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys.algorithm("ed-short"), None);
+    let forged = format!(
+        "{}.{}.c2ln",
+        b64_json(&json!({"alg": "EdDSA", "kid": "ed-short"})),
+        b64_json(&claims(json!({})))
+    );
+
+    let fixed = JwtValidator::new(keys, ISS, AUD);
+    let svc = ServiceBuilder::new()
+        .layer(ErrorEnvelopeLayer::defender())
+        .layer(AuthTokenLayer::bearer(fixed))
+        .service_fn(handler);
+    let res = svc
+        .clone()
+        .oneshot(request(Method::GET, "/", &forged))
+        .await
+        .unwrap();
+    reply(res)
+        .await
+        .assert_invalid("Unauthorized", "token is signed by an unknown key");
+    let res = svc
+        .oneshot(request(Method::GET, "/", &valid(&key)))
+        .await
+        .unwrap();
+    reply(res).await.assert_ok("alice");
+
+    let document = Bytes::from(document);
+    let fetch = move || {
+        let document = document.clone();
+        async move { Ok::<_, BoxError>(Response::new(document)) }
+    };
+    let validator = JwksValidator::new(
+        Jwks::with_fetcher(fetch).refetch_interval(Duration::from_secs(3600)),
+        ISS,
+        AUD,
+    );
+    get(&validator, &forged)
+        .await
+        .assert_invalid("Unauthorized", "token is signed by an unknown key");
+    get(&validator, &valid(&key)).await.assert_ok("alice");
+}
+
+#[tokio::test]
+async fn iss_is_one_string_never_an_array() {
+    let key = rsa1();
+    let issuer = Issuer::start(&[&key]).await;
+    let validator = issuer.validator();
+    for iss in [
+        json!(["https://evil.example", ISS]),
+        json!([ISS]),
+        json!(format!("{ISS}/")),
+    ] {
+        get(&validator, &key.mint(&claims(json!({ "iss": iss }))))
+            .await
+            .assert_invalid(
+                "Unauthorized",
+                "token is issued by an issuer that is not accepted",
+            );
+    }
+    get(&validator, &valid(&key)).await.assert_ok("alice");
+}
+
 // ---- a fixed key set, synchronously ---------------------------------------------------------
 
 #[tokio::test]
@@ -846,8 +917,10 @@ async fn a_fixed_key_set_validates_synchronously() {
     let p = validator.validate(&valid(&key)).unwrap();
     assert_eq!(p.claims().unwrap().get::<&str>("iss"), Some(ISS));
     assert_eq!(p.expires_at(), None);
-    let debug = format!("{p:?} {:?}", p.claims().unwrap());
-    assert!(!debug.contains("contoso"), "{debug}");
+    let debug = format!("{p:?} {:?} {validator:?}", p.claims().unwrap());
+    for claim in ["contoso", "alice", "read"] {
+        assert!(!debug.contains(claim), "{debug}");
+    }
 }
 
 // ---- allocations ----------------------------------------------------------------------------

@@ -253,43 +253,45 @@ impl Config {
     /// `principal` lacks.
     #[inline(never)]
     fn scopes(&self, principal: &Principal, method: &Method, route: &[&str]) -> Result<(), Denial> {
-        let by_method: &[Cow<'static, str>] = self
-            .method_scopes
-            .iter()
-            .find(|(m, _)| m == method)
-            .map_or(&[], |(_, scopes)| scopes);
-        let missing = by_method
-            .iter()
-            .map(|s| &**s)
+        let missing = self
+            .method_scopes(method)
             .chain(route.iter().copied())
             .find(|scope| !principal.has_scope(scope));
         match missing {
-            Some(missing) => Err(self.scope_denial(missing, by_method, route)),
+            Some(missing) => Err(self.scope_denial(missing, method, route)),
             None => Ok(()),
         }
     }
 
-    fn scope_denial(
-        &self,
-        missing: &str,
-        by_method: &[Cow<'static, str>],
-        by_route: &[&str],
-    ) -> Denial {
+    /// The scopes required for `method`; a `HEAD` request also needs those of `GET`, since a
+    /// `GET` handler answers it (axum's `get` does) and its status tells what exists.
+    fn method_scopes<'a>(&'a self, method: &Method) -> impl Iterator<Item = &'a str> + 'a {
+        let of = |method: &Method| {
+            self.method_scopes
+                .iter()
+                .find(|(m, _)| m == method)
+                .map_or(&[][..], |(_, scopes)| scopes.as_slice())
+        };
+        let get = if method == Method::HEAD {
+            of(&Method::GET)
+        } else {
+            &[]
+        };
+        of(method).iter().chain(get).map(|scope| &**scope)
+    }
+
+    fn scope_denial(&self, missing: &str, method: &Method, by_route: &[&str]) -> Denial {
         let mut challenge = String::with_capacity(self.challenge.len() + 64);
         challenge.push_str(self.challenge.to_str().unwrap_or_default());
         challenge.push_str(", error=\"insufficient_scope\", scope=\"");
-        let mut first = true;
-        let scopes = by_method
-            .iter()
-            .map(|s| &**s)
-            .chain(by_route.iter().copied());
+        let mut listed: Vec<&str> = Vec::new();
+        let scopes = self.method_scopes(method).chain(by_route.iter().copied());
         for scope in scopes.filter(|s| is_scope_token(s)) {
-            if !first {
-                challenge.push(' ');
+            if !listed.contains(&scope) {
+                listed.push(scope);
             }
-            first = false;
-            challenge.push_str(scope);
         }
+        challenge.push_str(&listed.join(" "));
         challenge.push('"');
         Denial {
             error: ApiError::new(
@@ -380,7 +382,8 @@ impl<V> AuthTokenLayer<V> {
     }
 
     /// Requires `scope` for requests with `method`. Several calls add up: a request needs
-    /// every scope required for its method (exact, case-sensitive comparison).
+    /// every scope required for its method (exact, case-sensitive comparison). A scope required
+    /// for `GET` also guards `HEAD`, which a `GET` handler answers.
     pub fn require_scope(mut self, method: Method, scope: impl Into<Cow<'static, str>>) -> Self {
         let config = Arc::make_mut(&mut self.config);
         let scope = scope.into();
@@ -443,7 +446,7 @@ impl<V> AuthTokenLayer<V> {
     #[cfg(feature = "utoipa")]
     pub(crate) fn may_require_scope(&self, method: &Method) -> bool {
         let config = &self.config;
-        config.route_scopes.is_some() || config.method_scopes.iter().any(|(m, _)| m == method)
+        config.route_scopes.is_some() || config.method_scopes(method).next().is_some()
     }
 }
 

@@ -21,7 +21,8 @@ use siphasher::sip128::SipHasher13;
 ///
 /// Cheap to clone (one shared allocation, built once). On success [`crate::AuthTokenLayer`]
 /// inserts it into the request extensions, where a handler reads it (axum:
-/// `Extension<Principal>`). It never holds the token itself.
+/// `Extension<Principal>`). It never holds the token itself. When it carries a token's
+/// [`Claims`], its `Debug` output shows neither the subject nor the scopes, only their count.
 ///
 /// ```
 /// use tower_envelope::auth::Principal;
@@ -108,11 +109,21 @@ impl Principal {
 
 impl fmt::Debug for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Principal")
-            .field("subject", &self.inner.subject)
-            .field("scopes", &self.inner.scopes)
-            .field("expires_at", &self.inner.expires_at)
-            .field("claims", &self.inner.claims)
+        let inner = &self.inner;
+        let mut debug = f.debug_struct("Principal");
+        if inner.claims.is_some() {
+            // Subject and scopes read from a token's claims are claim values: only counted.
+            debug
+                .field("subject", &"<redacted>")
+                .field("scopes", &inner.scopes.len());
+        } else {
+            debug
+                .field("subject", &inner.subject)
+                .field("scopes", &inner.scopes);
+        }
+        debug
+            .field("expires_at", &inner.expires_at)
+            .field("claims", &inner.claims)
             .finish()
     }
 }
@@ -793,6 +804,17 @@ mod tests {
         let debug = format!("{tokens:?}");
         assert!(!debug.contains("super-secret-token"), "{debug}");
         assert!(debug.contains("tokens: 1"), "{debug}");
+    }
+
+    #[test]
+    fn debug_hides_what_comes_from_claims() {
+        let p = Principal::new("secret-subject", ["secret-scope"])
+            .with_claims(Claims::from_object(r#"{"tid":"secret-tenant"}"#.into()));
+        let debug = format!("{p:?}");
+        for secret in ["secret-subject", "secret-scope", "secret-tenant"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(debug.contains("scopes: 1"), "{debug}");
     }
 }
 

@@ -11,8 +11,10 @@ use serde::Deserialize;
 
 use super::{Algorithm, JwksError};
 
-/// The smallest RSA modulus accepted, in bytes (2048 bits).
-const MIN_RSA_MODULUS: usize = 256;
+/// The RSA moduli accepted, in bytes: 2048 to 8192 bits (the largest the `rsa` crate reads).
+const RSA_MODULUS: std::ops::RangeInclusive<usize> = 256..=1024;
+/// The RSA public exponents the `rsa` crate accepts: 2 to 2^33 - 1.
+const RSA_EXPONENT: std::ops::RangeInclusive<u64> = 2..=(1 << 33) - 1;
 
 /// One verification key.
 #[derive(Clone)]
@@ -30,9 +32,11 @@ pub(crate) struct Key {
 /// chooses how it is verified.
 ///
 /// Keys that cannot verify a signature are skipped: encryption keys (`"use": "enc"`), keys
-/// whose `key_ops` lack `verify`, symmetric (`oct`) keys, RSA keys under 2048 bits, unknown key
-/// types and curves, and keys whose `alg` does not fit their type. Of two keys with the same
-/// `kid`, the first is kept.
+/// whose `key_ops` lack `verify`, symmetric (`oct`) keys, RSA keys under 2048 or over 8192 bits
+/// or with an exponent out of range, curve points of the wrong size or not on their curve,
+/// unknown key types and curves, and keys whose `alg` does not fit their type. So every key
+/// kept can be handed to the verifier: no token reaches a key that fails when it is used. Of
+/// two keys with the same `kid`, the first is kept.
 ///
 /// ```
 /// use tower_envelope::auth::jwt::{Algorithm, KeySet};
@@ -162,17 +166,42 @@ fn key(jwk: &Jwk) -> Option<Key> {
         }
     };
     let key = DecodingKey::from_jwk(jwk).ok()?;
-    if let DecodingKeyKind::RsaModulusExponent { n, .. } = key.kind() {
-        let significant = n.iter().skip_while(|b| **b == 0).count();
-        if significant < MIN_RSA_MODULUS {
-            return None;
-        }
+    if !verifies(&key, alg) {
+        return None;
     }
     Some(Key {
         kid: common.key_id.as_deref().map(Box::from),
         alg,
         key,
     })
+}
+
+/// Whether `key` is the right size for its type and can be handed to `alg`'s verifier: RSA
+/// moduli and exponents within range, curve points of their curve's size that decode.
+fn verifies(key: &DecodingKey, alg: Algorithm) -> bool {
+    match key.kind() {
+        DecodingKeyKind::RsaModulusExponent { n, e } => {
+            let significant = |bytes: &[u8]| bytes.iter().skip_while(|b| **b == 0).count();
+            let exponent = match significant(e) {
+                0..=8 => e.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b)),
+                _ => u64::MAX,
+            };
+            RSA_MODULUS.contains(&significant(n)) && RSA_EXPONENT.contains(&exponent)
+        }
+        DecodingKeyKind::SecretOrDer(point) => {
+            // An uncompressed EC point (0x04, x, y) or an Ed25519 public key.
+            let size = match alg {
+                Algorithm::ES256 => 1 + 2 * 32,
+                Algorithm::ES384 => 1 + 2 * 48,
+                Algorithm::EdDSA => 32,
+                _ => return false,
+            };
+            // Building the verifier decodes the point: an empty signature then fails to verify,
+            // a point off its curve fails to build.
+            point.len() == size
+                && jsonwebtoken::crypto::verify("", b"", key, alg.to_jsonwebtoken()).is_ok()
+        }
+    }
 }
 
 impl Algorithm {
@@ -199,6 +228,7 @@ mod tests {
     const N: &str = "3AndOWfImI7Fh1t14WKABZcnrugL1TrQ6FYth-IO4DCIP8OPA9EMchNuB5CyzF23VKKPYNeb0C9bh-zU1AAr-L6lh0aDwpqztCzL9w0V1H50VRSc177KgOd8NgKstkwBg7c6MgGop_FfpGIpJRuEwMfGF2Px5iFgzsxKmzndkpch1TnZ4zcEXGcO12h-hHw9FM3LDBQoc6FTkfyWiqElczN9PmattZQR2ECUOkGNIIhhOlhotSG0D9y1ov_x6XiEWMpKpUXU6Snsw_cxr9FPOcVp23JhEc3VRq7KogAhJNS4qK3p8bT8TjiYecVyTivCVXDzdfS75BptkTMCbs6RXw";
     const X256: &str = "e7cD47WR7AH3nFuUC8R5FaxiQ2NObB00rR8WaHmt-FE";
     const Y256: &str = "Z1NYVHpRIs96f3WAm23oDc4qbc2j5Lo8dDHsh_uvw9c";
+    const ED: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
 
     fn set(keys: &str) -> Result<KeySet, JwksError> {
         KeySet::from_jwks(format!(r#"{{"keys":[{keys}]}}"#))
@@ -234,11 +264,31 @@ mod tests {
             r#"{"kty":"OKP","crv":"X25519","x":"abc"}"#.to_owned(),
             r#"{"kty":"XYZ"}"#.to_owned(),
             r#"{"kty":"RSA","n":"!","e":"AQAB"}"#.to_owned(),
+            format!(r#"{{"kty":"RSA","n":"{N}","e":"AQ"}}"#),
+            format!(r#"{{"kty":"RSA","n":"{N}","e":"AQAAAAAB"}}"#),
+            format!(r#"{{"kty":"RSA","n":"{}","e":"AQAB"}}"#, N.repeat(5)),
+            format!(r#"{{"kty":"EC","crv":"P-256","x":"{X256}","y":"{X256}"}}"#),
+            format!(r#"{{"kty":"EC","crv":"P-256","x":"{X256}","y":"AAAA{Y256}"}}"#),
+            format!(r#"{{"kty":"EC","crv":"P-384","x":"{X256}","y":"{Y256}"}}"#),
+            format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{}"}}"#, &ED[..22]),
+            format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{ED}AAAA"}}"#),
+            r#"{"kty":"OKP","crv":"Ed25519","x":""}"#.to_owned(),
             "42".to_owned(),
         ] {
             assert!(
                 matches!(set(&skipped), Err(JwksError::NoUsableKey)),
                 "{skipped}"
+            );
+        }
+        for usable in [
+            format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{ED}"}}"#),
+            format!(r#"{{"kty":"EC","crv":"P-256","x":"{X256}","y":"{Y256}"}}"#),
+            format!(r#"{{"kty":"RSA","n":"{N}","e":"Aw"}}"#),
+        ] {
+            assert_eq!(
+                set(&usable).map(|keys| keys.len()).ok(),
+                Some(1),
+                "{usable}"
             );
         }
         let one = set(&format!(r#"{{"kty":"RSA","n":"{N}","e":"AQAB"}}"#)).unwrap();

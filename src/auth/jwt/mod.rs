@@ -19,7 +19,7 @@
 //! | signature does not verify | `Unauthorized` | token signature is invalid |
 //! | `exp` past | `TokenExpired` | token has expired |
 //! | `nbf` ahead | `Unauthorized` | token is not valid yet |
-//! | `iss` not accepted | `Unauthorized` | token is issued by an issuer that is not accepted |
+//! | `iss` not accepted (it must be one string, compared exactly) | `Unauthorized` | token is issued by an issuer that is not accepted |
 //! | `aud` not accepted | `Unauthorized` | token is not intended for this audience |
 //! | no `exp`, `iss` or `aud` | `Unauthorized` | token has no expiry (exp), ... |
 //!

@@ -188,7 +188,7 @@ pub(crate) fn verify(
     }
     let data = jsonwebtoken::decode::<Box<RawValue>>(token, &key.key, rules.validation(alg))
         .map_err(|error| TokenError::Invalid(invalid(error.kind())))?;
-    principal(data.claims.into()).map_err(TokenError::Invalid)
+    principal(data.claims.into(), &rules.issuers).map_err(TokenError::Invalid)
 }
 
 /// The precise failure behind a `jsonwebtoken` error.
@@ -218,9 +218,12 @@ fn invalid(kind: &JwtErrorKind) -> InvalidToken {
     }
 }
 
-/// The claims a principal is made of: `sub`, and the scopes of `scp`, `scope` and `roles`.
+/// The claims a principal is made of: `sub`, and the scopes of `scp`, `scope` and `roles`; and
+/// `iss`, which `jsonwebtoken` also accepts as an array.
 #[derive(Deserialize)]
 struct Identity<'a> {
+    #[serde(borrow, default)]
+    iss: Option<&'a RawValue>,
     #[serde(default)]
     sub: Option<String>,
     #[serde(borrow, default)]
@@ -292,14 +295,20 @@ impl Scopes<'_> {
 }
 
 /// The principal of verified claims `json`: subject `sub` (empty when absent), the scopes of
-/// `scp`, `scope` and `roles`, and the claims themselves.
-fn principal(json: Box<str>) -> Result<Principal, InvalidToken> {
+/// `scp`, `scope` and `roles`, and the claims themselves. `iss` must be one string (RFC 7519,
+/// section 4.1.1) equal to one of `issuers`.
+fn principal(json: Box<str>, issuers: &[String]) -> Result<Principal, InvalidToken> {
     if !json.starts_with('{') {
         return Err(InvalidToken::Malformed);
     }
     let (subject, scopes) = {
         let identity: Identity<'_> =
             serde_json::from_str(&json).map_err(|_| InvalidToken::Malformed)?;
+        let iss = identity.iss.ok_or(InvalidToken::MissingIssuer)?;
+        match serde_json::from_str::<Text<'_>>(iss.get()) {
+            Ok(iss) if issuers.iter().any(|accepted| *accepted == iss.0) => {}
+            _ => return Err(InvalidToken::WrongIssuer),
+        }
         let claims = [identity.scp, identity.scope, identity.roles];
         let mut scopes = Vec::with_capacity(claims.iter().flatten().map(Scopes::len).sum());
         for claim in claims.into_iter().flatten() {
@@ -313,6 +322,33 @@ fn principal(json: Box<str>) -> Result<Principal, InvalidToken> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn issuers() -> Vec<String> {
+        vec!["i".to_owned()]
+    }
+
+    #[test]
+    fn iss_is_one_string_compared_exactly() {
+        let issuers = ["https://issuer.example".to_owned()];
+        let with = |iss: &str| principal(format!(r#"{{"iss":{iss}}}"#).into(), &issuers).err();
+        assert_eq!(with(r#""https://issuer.example""#), None);
+        assert_eq!(with(r#""https:\/\/issuer.example""#), None);
+        for wrong in [
+            r#"["https://evil.example","https://issuer.example"]"#,
+            r#"["https://issuer.example"]"#,
+            r#""https://issuer.example/""#,
+            r#""HTTPS://issuer.example""#,
+            "7",
+        ] {
+            assert_eq!(with(wrong), Some(InvalidToken::WrongIssuer), "{wrong}");
+        }
+        for missing in ["{}", r#"{"iss":null}"#] {
+            assert_eq!(
+                principal(missing.into(), &issuers).err(),
+                Some(InvalidToken::MissingIssuer)
+            );
+        }
+    }
 
     fn b64(json: &str) -> String {
         URL_SAFE_NO_PAD.encode(json)
@@ -364,8 +400,9 @@ mod tests {
     #[test]
     fn gathers_scopes_from_scp_scope_and_roles() {
         let p = principal(
-            r#"{"sub":"u1","scp":"read  write","scope":"x","roles":["Admin.All"],"aud":"a"}"#
+            r#"{"sub":"u1","scp":"read  write","scope":"x","roles":["Admin.All"],"aud":"a","iss":"i"}"#
                 .into(),
+            &issuers(),
         )
         .unwrap();
         assert_eq!(p.subject(), "u1");
@@ -375,13 +412,17 @@ mod tests {
         );
         assert_eq!(p.claims().unwrap().get::<&str>("aud"), Some("a"));
 
-        let p = principal(r#"{"scp":["a","b"],"scope":"c\u0020d"}"#.into()).unwrap();
+        let p = principal(
+            r#"{"scp":["a","b"],"scope":"c\u0020d","iss":"i"}"#.into(),
+            &issuers(),
+        )
+        .unwrap();
         assert_eq!(p.subject(), "");
         assert_eq!(p.scopes().collect::<Vec<_>>(), ["a", "b", "c", "d"]);
 
         for bad in [r#"[1]"#, r#"{"scp":1}"#, r#"{"roles":[1]}"#, r#"{"sub":2}"#] {
             assert_eq!(
-                principal(bad.into()).err(),
+                principal(bad.into(), &issuers()).err(),
                 Some(InvalidToken::Malformed),
                 "{bad}"
             );
