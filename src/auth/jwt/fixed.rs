@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::verify::{verify, HeaderBuf, Rules};
+use super::verify::{header, verify, Rules};
 use super::{rules_methods, KeySet};
 use crate::auth::{InvalidToken, Principal, TokenError, TokenValidator};
 
@@ -42,8 +42,7 @@ impl JwtValidator {
 
 impl TokenValidator for JwtValidator {
     fn validate(&self, token: &str) -> Result<Principal, TokenError> {
-        let mut buf = HeaderBuf::new();
-        let header = buf.read(token)?;
+        let header = header(token, &self.rules)?;
         let key = self
             .keys
             .find(header.kid.as_deref())

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::cache::Cache;
-use super::verify::{verify, HeaderBuf, Rules};
+use super::verify::{header, verify, Rules};
 use super::{rules_methods, Algorithm, HttpFetcher, JwksError, JwksFetcher};
 use crate::auth::{AsyncTokenValidator, InvalidToken, Principal, TokenError};
 
@@ -149,8 +149,7 @@ impl<F: JwksFetcher> AsyncTokenValidator for JwksValidator<F> {
 
     fn validate(&self, token: &str) -> JwksFuture {
         self.cache.start_refresher();
-        let mut buf = HeaderBuf::new();
-        let header = match buf.read(token) {
+        let header = match header(token, &self.rules) {
             Ok(header) => header,
             Err(invalid) => return JwksFuture::ready(Err(invalid.into())),
         };
@@ -164,7 +163,7 @@ impl<F: JwksFetcher> AsyncTokenValidator for JwksValidator<F> {
                 Arc::clone(&self.rules),
                 token.into(),
                 header.alg,
-                header.kid.map(Box::from),
+                header.kid,
             ))),
         }
     }
