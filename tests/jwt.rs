@@ -27,7 +27,9 @@ use tower::{ServiceBuilder, ServiceExt};
 use tower_envelope::auth::jwt::{
     HttpFetcher, Jwks, JwksError, JwksValidator, JwtValidator, KeySet,
 };
-use tower_envelope::auth::{Async, AsyncTokenValidator, AuthTokenLayer, Principal, TokenValidator};
+use tower_envelope::auth::{
+    Async, AsyncTokenValidator, AuthTokenLayer, Principal, TokenError, TokenValidator,
+};
 use tower_envelope::{BoxError, ErrorEnvelopeLayer};
 
 use keys::{b64_json, ed25519, forger, jwks, now_plus, p256, p384, rsa1, rsa2, TestKey};
@@ -786,6 +788,108 @@ async fn wait_for_hits(issuer: &Issuer, hits: usize) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the issuer saw {} requests, not {hits}", issuer.hits());
+}
+
+/// A fetcher that never answers, counting its calls.
+fn hanging_fetcher(
+    calls: &Arc<AtomicUsize>,
+) -> impl Fn() -> std::future::Pending<Result<Response<Bytes>, BoxError>> + Clone {
+    let calls = Arc::clone(calls);
+    move || {
+        calls.fetch_add(1, Ordering::SeqCst);
+        std::future::pending()
+    }
+}
+
+/// Under tokio's paused clock: a request waits for a hanging issuer at most `max_wait`, not the
+/// fetch timeout; the test's own 5 s bound would fire first otherwise.
+#[tokio::test(start_paused = true)]
+async fn a_request_waits_for_a_hanging_issuer_at_most_max_wait() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let jwks = Jwks::with_fetcher(hanging_fetcher(&calls))
+        .timeout(Duration::from_secs(3600))
+        .max_wait(Duration::from_secs(2));
+    let validator = JwksValidator::new(jwks, ISS, AUD);
+    let token = valid(&rsa1());
+    let outcome = tokio::time::timeout(Duration::from_secs(5), validator.validate(&token))
+        .await
+        .expect("answered before the fetch timeout");
+    assert!(
+        matches!(outcome, Err(TokenError::UnavailableFor(retry)) if retry <= Duration::from_secs(5)),
+        "{outcome:?}"
+    );
+    // The default wait is at most 2 s as well.
+    let default = JwksValidator::new(
+        Jwks::with_fetcher(hanging_fetcher(&calls)).timeout(Duration::from_secs(3600)),
+        ISS,
+        AUD,
+    );
+    let outcome = tokio::time::timeout(Duration::from_secs(3), default.validate(&token)).await;
+    assert!(
+        matches!(outcome, Ok(Err(TokenError::UnavailableFor(_)))),
+        "{outcome:?}"
+    );
+
+    // Through the layer: 503 with Retry-After.
+    let svc = ServiceBuilder::new()
+        .layer(ErrorEnvelopeLayer::defender())
+        .layer(AuthTokenLayer::bearer(Async(validator)))
+        .service_fn(handler);
+    let res = svc
+        .oneshot(request(Method::GET, "/", &token))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after: u64 = res.headers()[http::header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after <= 5, "{retry_after}");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "one fetch per validator, still in flight"
+    );
+}
+
+/// Under tokio's paused clock: after a fetch that timed out, the refetch interval counts from
+/// its end, so fetches do not run back to back.
+#[tokio::test(start_paused = true)]
+async fn the_refetch_interval_counts_from_a_fetch_end() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let jwks = Jwks::with_fetcher(hanging_fetcher(&calls))
+        .timeout(Duration::from_secs(10))
+        .refetch_interval(Duration::from_secs(5))
+        .refresh_interval(Duration::from_secs(3600))
+        .max_wait(Duration::from_secs(1));
+    let validator = JwksValidator::new(jwks, ISS, AUD);
+    let token = valid(&rsa1());
+    let first = validator.validate(&token).await;
+    assert!(
+        matches!(first, Err(TokenError::UnavailableFor(_))),
+        "{first:?}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // The fetch times out at 10 s; at 11 s the next may not start before 15 s.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let second = validator.validate(&token).await;
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "no fetch 1 s after the last one ended"
+    );
+    assert!(
+        matches!(second, Err(TokenError::UnavailableFor(retry)) if retry <= Duration::from_secs(4)),
+        "{second:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let _ = validator.validate(&token).await;
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the interval after the end has passed"
+    );
 }
 
 #[tokio::test]

@@ -21,7 +21,7 @@
 //! | unknown token | `Unauthorized` ("token is not recognised") | 401 | same |
 //! | expired token | `TokenExpired` ("token has expired") | 401 | same |
 //! | missing scope | `InsufficientScope` (`token lacks the required scope "write"`) | 403 | `Bearer realm="api", error="insufficient_scope", scope="write"` |
-//! | validator unavailable ([`TokenError::Unavailable`]) | `ServiceUnavailable` | 503 | none |
+//! | validator unavailable ([`TokenError::Unavailable`]; with `Retry-After` for [`TokenError::UnavailableFor`]) | `ServiceUnavailable` | 503 | none |
 //!
 //! The challenge's auth-scheme is `Bearer` for [`AuthTokenLayer::bearer`], `TOK` for
 //! [`AuthTokenLayer::tok`] and the header's name for [`AuthTokenLayer::header`]
@@ -190,7 +190,9 @@ impl Config {
             TokenError::Expired | TokenError::Invalid(InvalidToken::Expired) => {
                 ErrorKind::TokenExpired
             }
-            TokenError::Unavailable => ErrorKind::ServiceUnavailable,
+            TokenError::Unavailable | TokenError::UnavailableFor(_) => {
+                ErrorKind::ServiceUnavailable
+            }
             _ => ErrorKind::Unauthorized,
         };
         let error_of = |kind| match error {
@@ -199,8 +201,14 @@ impl Config {
             _ => ApiError::own(kind, error.message()),
         };
         if kind == ErrorKind::ServiceUnavailable {
+            let unavailable = match error {
+                TokenError::UnavailableFor(retry_after) => {
+                    error_of(kind).with_retry_after(retry_after)
+                }
+                _ => error_of(kind),
+            };
             return Denial {
-                error: error_of(kind),
+                error: unavailable,
                 challenge: None,
             };
         }

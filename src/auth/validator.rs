@@ -142,6 +142,9 @@ pub enum TokenError {
     /// The token could not be checked (the authorization server is unreachable):
     /// `ServiceUnavailable` (503), without a `WWW-Authenticate` challenge.
     Unavailable,
+    /// As [`TokenError::Unavailable`], and it is worth trying again after the duration:
+    /// `Retry-After` in whole seconds, rounded up.
+    UnavailableFor(std::time::Duration),
     /// The token is invalid for a precise reason: `Unauthorized` (401), or `TokenExpired` for
     /// [`InvalidToken::Expired`], with the reason as the message and as the challenge's
     /// `error_description` (RFC 6750 §3).
@@ -155,7 +158,7 @@ impl TokenError {
             Self::Unknown => "token is not recognised",
             Self::Expired => "token has expired",
             Self::Rejected(reason) => reason,
-            Self::Unavailable => {
+            Self::Unavailable | Self::UnavailableFor(_) => {
                 "token could not be verified: the authorization server is unavailable"
             }
             Self::Invalid(invalid) => invalid.message(),
@@ -749,6 +752,7 @@ mod tests {
             TokenError::Unknown,
             TokenError::Expired,
             TokenError::Unavailable,
+            TokenError::UnavailableFor(std::time::Duration::from_secs(2)),
         ]
         .into_iter()
         .chain(invalid.map(TokenError::Invalid));

@@ -4,12 +4,14 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::header::CACHE_CONTROL;
 use http::HeaderMap;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
+// tokio's clock, so that the intervals follow a paused runtime in tests.
+use tokio::time::Instant;
 
 use super::{JwksError, JwksFetcher, KeySet};
 
@@ -21,6 +23,7 @@ pub(crate) struct Cache<F> {
     pub(crate) refetch: Duration,
     refresh: Duration,
     timeout: Duration,
+    max_wait: Duration,
     keys: RwLock<Arc<KeySet>>,
     state: Mutex<State>,
     /// Counts finished fetches: waiters subscribe before they look, so none is missed.
@@ -31,7 +34,9 @@ pub(crate) struct Cache<F> {
 #[derive(Default)]
 pub(crate) struct State {
     in_flight: bool,
-    last_attempt: Option<Instant>,
+    /// When the last fetch ended (or could not start): intervals count from there, so a fetch
+    /// that timed out is not followed at once by the next.
+    last_end: Option<Instant>,
     last_success: Option<Instant>,
     /// The `max-age` of the last document fetched.
     max_age: Option<Duration>,
@@ -67,12 +72,19 @@ impl<F> Cache<F> {
 }
 
 impl<F: JwksFetcher> Cache<F> {
-    pub(crate) fn new(fetcher: F, refetch: Duration, refresh: Duration, timeout: Duration) -> Self {
+    pub(crate) fn new(
+        fetcher: F,
+        refetch: Duration,
+        refresh: Duration,
+        timeout: Duration,
+        max_wait: Duration,
+    ) -> Self {
         Self {
             fetcher,
             refetch,
             refresh,
             timeout,
+            max_wait,
             keys: RwLock::default(),
             state: Mutex::default(),
             fetched: watch::Sender::new(0),
@@ -80,16 +92,25 @@ impl<F: JwksFetcher> Cache<F> {
         }
     }
 
-    /// Whether an unknown `kid` may fetch now: no fetch for the refetch interval.
+    /// Whether an unknown `kid` may fetch now: none in flight, and none ended within the
+    /// refetch interval.
     pub(crate) fn may_refetch(&self, state: &State) -> bool {
-        state
-            .last_attempt
-            .is_none_or(|at| at.elapsed() >= self.refetch)
+        !state.in_flight && state.last_end.is_none_or(|at| at.elapsed() >= self.refetch)
     }
 
-    /// Waits for the fetch in flight to finish (it is bounded by the timeout).
+    /// How long until an unknown `kid` may fetch again (the refetch interval while a fetch is in
+    /// flight): what a request refused meanwhile is told to wait.
+    pub(crate) fn retry_after(&self, state: &State) -> Duration {
+        match state.last_end {
+            Some(at) if !state.in_flight => self.refetch.saturating_sub(at.elapsed()),
+            _ => self.refetch,
+        }
+    }
+
+    /// Waits for the fetch in flight to finish, at most the longest wait of a request (the fetch
+    /// goes on after it).
     pub(crate) async fn wait(&self, mut fetched: watch::Receiver<u64>) {
-        let _ = tokio::time::timeout(self.timeout.saturating_mul(2), fetched.changed()).await;
+        let _ = tokio::time::timeout(self.max_wait, fetched.changed()).await;
     }
 
     /// Starts a fetch unless one is in flight; whether one is in flight now. Without a tokio
@@ -98,8 +119,8 @@ impl<F: JwksFetcher> Cache<F> {
         if state.in_flight {
             return true;
         }
-        state.last_attempt = Some(Instant::now());
         let Ok(runtime) = Handle::try_current() else {
+            state.last_end = Some(Instant::now());
             state.failures = state.failures.saturating_add(1);
             return false;
         };
@@ -133,10 +154,12 @@ impl<F: JwksFetcher> Cache<F> {
     fn finish(&self, outcome: Result<(KeySet, Option<Duration>), JwksError>) {
         {
             let mut state = self.state();
+            let now = Instant::now();
+            state.last_end = Some(now);
             match outcome {
                 Ok((keys, max_age)) => {
                     *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
-                    state.last_success = Some(Instant::now());
+                    state.last_success = Some(now);
                     state.max_age = max_age;
                     state.failures = 0;
                 }
@@ -150,21 +173,21 @@ impl<F: JwksFetcher> Cache<F> {
 
     /// When the next background refresh is due: `max-age` (or the refresh interval) after the
     /// last success, at least the refetch interval; after failures, the refetch interval
-    /// doubled per failure, up to the refresh interval.
+    /// doubled per failure, up to the refresh interval, counted from the failed fetch's end.
     fn next_refresh(&self, state: &State) -> Option<Instant> {
-        let last_attempt = state.last_attempt?;
+        let last_end = state.last_end?;
         if state.failed() {
             let backoff = self
                 .refetch
                 .saturating_mul(1 << state.failures.min(16).saturating_sub(1))
                 .min(self.refresh.max(self.refetch));
-            return last_attempt.checked_add(backoff);
+            return last_end.checked_add(backoff);
         }
         let ttl = state
             .max_age
             .unwrap_or(self.refresh)
             .clamp(self.refetch, MAX_REFRESH.max(self.refetch));
-        state.last_success.unwrap_or(last_attempt).checked_add(ttl)
+        state.last_success.unwrap_or(last_end).checked_add(ttl)
     }
 
     /// Starts the background refresh once, from inside a tokio runtime.
@@ -215,7 +238,7 @@ async fn refresh<F: JwksFetcher>(cache: Weak<Cache<F>>) {
                 }
             }
             Some(due) => {
-                tokio::time::sleep_until(due.into()).await;
+                tokio::time::sleep_until(due).await;
                 let Some(cache) = cache.upgrade() else { return };
                 let mut state = cache.state();
                 // A fetch for an unknown kid may have refreshed the keys meanwhile.

@@ -18,6 +18,8 @@ pub const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(5);
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60 * 60);
 /// The default [`Jwks::timeout`]: 10 seconds.
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default [`Jwks::max_wait`]: 2 seconds.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(2);
 
 /// Where the keys come from and how often they are fetched: the configuration of a
 /// [`JwksValidator`].
@@ -37,6 +39,7 @@ pub struct Jwks<F = HttpFetcher> {
     refetch: Duration,
     refresh: Duration,
     timeout: Duration,
+    max_wait: Duration,
 }
 
 impl Jwks<HttpFetcher> {
@@ -58,6 +61,7 @@ impl<F: JwksFetcher> Jwks<F> {
             refetch: DEFAULT_REFETCH_INTERVAL,
             refresh: DEFAULT_REFRESH_INTERVAL,
             timeout: DEFAULT_FETCH_TIMEOUT,
+            max_wait: DEFAULT_MAX_WAIT,
         }
     }
 
@@ -82,6 +86,14 @@ impl<F: JwksFetcher> Jwks<F> {
         self.timeout = timeout;
         self
     }
+
+    /// Sets how long a request whose `kid` is not cached waits for a fetch (default
+    /// [`DEFAULT_MAX_WAIT`]). When the keys have not arrived by then it is answered 503 with
+    /// `Retry-After`, while the fetch goes on for the requests after it.
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
+        self
+    }
 }
 
 impl<F: fmt::Debug> fmt::Debug for Jwks<F> {
@@ -91,6 +103,7 @@ impl<F: fmt::Debug> fmt::Debug for Jwks<F> {
             .field("refetch_interval", &self.refetch)
             .field("refresh_interval", &self.refresh)
             .field("timeout", &self.timeout)
+            .field("max_wait", &self.max_wait)
             .finish()
     }
 }
@@ -104,7 +117,9 @@ impl<F: fmt::Debug> fmt::Debug for Jwks<F> {
 /// fetches the document again, at most once per [`Jwks::refetch_interval`]; the tokens that
 /// arrive meanwhile wait for that one fetch. A failed fetch (unreachable, timeout, not 2xx, no
 /// usable key) keeps the cached keys: tokens signed by them still pass, and a token whose `kid`
-/// is not cached is answered [`TokenError::Unavailable`] (503), never let through.
+/// is not cached is answered [`TokenError::UnavailableFor`] (503 with `Retry-After`), never let
+/// through. A request waits for a fetch at most [`Jwks::max_wait`]; the fetch itself may take
+/// up to [`Jwks::timeout`], and the refetch interval counts from its end.
 ///
 /// A token signed by a cached key costs no allocation besides those of `jsonwebtoken` and of
 /// the principal. Fetches and the background refresh run on the tokio runtime the first token
@@ -125,9 +140,10 @@ impl<F: JwksFetcher> JwksValidator<F> {
             refetch,
             refresh,
             timeout,
+            max_wait,
         } = jwks;
         Self {
-            cache: Arc::new(Cache::new(fetcher, refetch, refresh, timeout)),
+            cache: Arc::new(Cache::new(fetcher, refetch, refresh, timeout, max_wait)),
             rules: Arc::new(Rules::new(issuer.into(), audience.into())),
         }
     }
@@ -194,10 +210,14 @@ async fn unknown_kid<F: JwksFetcher>(
         cache.wait(fetched).await;
     }
     let keys = cache.keys();
-    match keys.find(kid) {
-        Some(key) => verify(&token, alg, key, &rules),
-        None if cache.state().failed() => Err(TokenError::Unavailable),
-        None => Err(InvalidToken::UnknownKey.into()),
+    if let Some(key) = keys.find(kid) {
+        return verify(&token, alg, key, &rules);
+    }
+    let state = cache.state();
+    if state.failed() || state.in_flight() {
+        Err(TokenError::UnavailableFor(cache.retry_after(&state)))
+    } else {
+        Err(InvalidToken::UnknownKey.into())
     }
 }
 
