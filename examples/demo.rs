@@ -183,8 +183,8 @@ pub fn tokens() -> StaticTokens {
 
 /// The scope each method of the `/api` routes needs, whatever checks the token.
 fn scopes<V>(auth: AuthTokenLayer<V>) -> AuthTokenLayer<V> {
+    // A GET scope also guards HEAD.
     auth.require_scope(Method::GET, "read")
-        .require_scope(Method::HEAD, "read")
         .require_scope(Method::POST, "write")
         .require_scope(Method::PUT, "write")
         .require_scope(Method::PATCH, "write")
@@ -380,15 +380,76 @@ pub fn jwt_app(
     )
 }
 
+/// How long a client may take to send a request's headers before its connection is closed.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most connections served at once; more wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 1024;
+
 /// Serves the demo on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     format: Arc<dyn Format>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(format))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_app(listener, app(format), HEADER_READ_TIMEOUT, shutdown).await
+}
+
+/// Serves `app` on `listener` as a deployed server would: HTTP/1 and HTTP/2 with hyper-util's
+/// server, a connection closed when its headers take longer than `header_read_timeout`, at
+/// most [`MAX_CONNECTIONS`] at once; on `shutdown`, stops accepting and lets the connections
+/// finish their requests (10 s at most).
+pub async fn serve_app(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_read_timeout: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => {
+                let permit = permit.expect("the semaphore is never closed");
+                tokio::select! {
+                    accepted = listener.accept() => accepted.map(|(stream, _)| (stream, permit)),
+                    () = &mut shutdown => break,
+                }
+            }
+            () = &mut shutdown => break,
+        };
+        let (stream, permit) = match accepted {
+            Ok(accepted) => accepted,
+            // Out of file descriptors, say: wait a little rather than spin.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
+    Ok(())
 }
 
 struct Args {
@@ -481,11 +542,10 @@ async fn main() -> std::io::Result<()> {
         println!("try:\n  curl -i {base}/api/machines/1 -H \"Authorization: Bearer $TOKEN\"");
         let format = format(&args.format).expect("checked in args()");
         let app = jwt_app(format, validator);
-        return axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await;
+        return serve_app(listener, app, HEADER_READ_TIMEOUT, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
     }
     println!("try:");
     println!("  curl -i {base}/healthz");

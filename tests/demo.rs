@@ -1140,3 +1140,52 @@ fn demo_knows_exactly_the_six_formats() {
     assert!(demo::format("xml").is_none());
     assert!(demo::format("Defender").is_none());
 }
+
+/// A client that sends part of its headers and stops (slowloris) has its connection closed once
+/// the header-read timeout passes, while other clients are served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_stalls_in_its_headers_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let format = demo::format("defender").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(demo::serve_app(
+        listener,
+        demo::app(format),
+        Duration::from_millis(500),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stalled
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: demo\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let healthz = client
+        .get(format!("http://{addr}/healthz").parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(healthz.status(), StatusCode::OK);
+    // The server closes the stalled connection (an empty read, or a reset), well before the
+    // test's own bound.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(REQUEST_TIMEOUT, stalled.read_to_end(&mut rest))
+        .await
+        .expect("the stalled connection was closed by the server");
+    if let Ok(n) = read {
+        let text = String::from_utf8_lossy(&rest[..n]);
+        assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
+    }
+    drop(client);
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server stops")
+        .unwrap()
+        .unwrap();
+}
