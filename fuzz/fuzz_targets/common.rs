@@ -1,18 +1,36 @@
 //! Shared by the fuzz targets: drive a service synchronously and check what it answers.
 
-use std::future::Future;
+use std::convert::Infallible;
+use std::future::{ready, Future, Ready};
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
+use http_body_util::Full;
 use tower::Service;
 
-#[path = "../../tests/common/service.rs"]
-mod service;
 /// A service that answers 200 "ok" to anything.
-pub use service::BARE as OK_200;
+#[derive(Clone, Copy)]
+pub struct Ok200;
+
+/// The service every target puts its layer over.
+pub const OK_200: Ok200 = Ok200;
+
+impl<B> Service<Request<B>> for Ok200 {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<B>) -> Self::Future {
+        ready(Ok(Response::new(Full::new(Bytes::from_static(b"ok")))))
+    }
+}
 
 /// Readies and calls `svc`, polls the future (which must complete without waking) and reads the
 /// whole response body. Panics if anything stays pending: nothing here may wait.
