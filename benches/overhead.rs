@@ -17,10 +17,10 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Method, Request, Response};
 use http_body_util::Full;
-use tower::{Layer, Service, ServiceBuilder};
+use tower::{BoxError, Layer, Service, ServiceBuilder};
 use tower_envelope::format::{Defender, Edgio, Format, Google, Msi, Problem, QRadar};
 use tower_envelope::{
-    AuthTokenLayer, BodyLimitLayer, BoxError, ContentTypeLayer, ErrorEnvelopeLayer, StaticTokens,
+    AuthTokenLayer, BodyLimitLayer, ContentTypeLayer, ErrorEnvelopeLayer, StaticTokens,
     UrlEncodingLayer,
 };
 

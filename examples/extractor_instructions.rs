@@ -67,7 +67,7 @@ fn main() {
                 request,
             ))),
             "crate" => drop(std::hint::black_box(extract::<
-                tower_envelope::axum::Json<Machine>,
+                tower_envelope::extract::Json<Machine>,
             >(request))),
             _ => panic!("{usage}"),
         }

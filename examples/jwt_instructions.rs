@@ -15,10 +15,10 @@ use http::header::AUTHORIZATION;
 use http::{Method, Request, Response};
 use http_body_util::Full;
 use serde_json::json;
+use tower::BoxError;
 use tower::{Layer, Service};
 use tower_envelope::auth::jwt::{Jwks, JwksValidator, JwtValidator, KeySet};
 use tower_envelope::auth::{Async, AsyncTokenValidator, AuthTokenLayer};
-use tower_envelope::BoxError;
 
 #[path = "../tests/common/service.rs"]
 mod service;

@@ -59,9 +59,8 @@
 //! # Features
 //!
 //! - `axum`: `impl IntoResponse for ApiError`, so handlers return `Result<T, ApiError>`; and
-//!   [`axum::Json`], [`axum::Query`] and [`axum::Path`], axum's extractors rejecting with
-//!   `ApiError`s that name the field (see the [`axum`] module). Next to
-//!   `use axum::...`, import `tower_envelope::prelude::*` rather than `tower_envelope::*`.
+//!   [`extract::Json`], [`extract::Query`] and [`extract::Path`], axum's extractors rejecting
+//!   with `ApiError`s that name the field (see the [`extract`] module).
 //! - `tonic`: `impl From<ApiError> for tonic::Status`.
 //! - `tracing`: inner service errors are logged at error level with the correlation id.
 //! - `utoipa`: [`openapi`], each format's error body as a JSON Schema and the error responses
@@ -94,13 +93,13 @@ macro_rules! inner_service_accessors {
 
 mod ascii;
 pub mod auth;
-#[cfg(feature = "axum")]
-pub mod axum;
 pub mod body;
 pub mod check;
 pub mod content_type;
 pub mod envelope;
 pub mod error;
+#[cfg(feature = "axum")]
+pub mod extract;
 pub mod format;
 mod headers;
 pub mod limit;
@@ -109,18 +108,18 @@ mod media;
 pub mod openapi;
 pub mod prelude;
 mod request_id;
-pub mod url;
+pub mod url_encoding;
 
 pub use auth::{
     AsyncTokenValidator, AuthTokenLayer, Principal, Scheme, StaticTokens, TokenError,
     TokenValidator,
 };
-pub use content_type::{ContentType, ContentTypeLayer};
+pub use content_type::ContentTypeLayer;
 pub use envelope::{ErrorEnvelope, ErrorEnvelopeLayer};
 pub use error::{ApiError, Code, ErrorKind, FieldViolation};
 pub use format::Format;
-pub use limit::{BodyLimit, BodyLimitLayer, LimitPolicy};
-pub use url::{UrlEncoding, UrlEncodingLayer};
+pub use limit::{BodyLimitLayer, LimitPolicy};
+pub use url_encoding::UrlEncodingLayer;
 
-/// The error type tower services box their errors into.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The error type tower services box their errors into (`tower::BoxError`).
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -174,16 +174,12 @@ impl<P> BodyLimitLayer<P> {
 }
 
 impl<S, P: Clone> Layer<S> for BodyLimitLayer<P> {
-    type Service = BodyLimit<S, P>;
+    type Service = Validate<S, Self>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Validate::new(inner, self.clone())
     }
 }
-
-/// The service of [`BodyLimitLayer`]: rejects a request whose declared length is over the limit
-/// and hands the inner service the body wrapped in [`Limited`].
-pub type BodyLimit<S, P = usize> = Validate<S, BodyLimitLayer<P>>;
 
 impl<S, P, B> Check<S, B> for BodyLimitLayer<P>
 where

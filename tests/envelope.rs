@@ -12,9 +12,10 @@ use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, SET_COOKIE, WWW_AUTHENTI
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
 use serde_json::{json, Value};
+use tower::BoxError;
 use tower::{service_fn, Layer, Service, ServiceBuilder, ServiceExt};
 use tower_envelope::format::{Defender, Format, Msi, QRadar};
-use tower_envelope::{ApiError, BoxError, ErrorEnvelopeLayer, ErrorKind, FieldViolation};
+use tower_envelope::{ApiError, ErrorEnvelopeLayer, ErrorKind, FieldViolation};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Fmt {

@@ -1,4 +1,4 @@
-//! `tower_envelope::axum::{Json, Query, Path}` behind a real axum `Router` under
+//! `tower_envelope::extract::{Json, Query, Path}` behind a real axum `Router` under
 //! `ErrorEnvelopeLayer::defender()` and `::google()`: status, code, message and the field's path
 //! as each format renders it.
 
@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tower::ServiceExt;
-use tower_envelope::axum::{Json, Path, Query};
+use tower_envelope::extract::{Json, Path, Query};
 use tower_envelope::prelude::*;
 
 // ---- the application -------------------------------------------------------------------------

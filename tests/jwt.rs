@@ -23,6 +23,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
+use tower::BoxError;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_envelope::auth::jwt::{
     HttpFetcher, Jwks, JwksError, JwksValidator, JwtValidator, KeySet,
@@ -30,7 +31,7 @@ use tower_envelope::auth::jwt::{
 use tower_envelope::auth::{
     Async, AsyncTokenValidator, AuthTokenLayer, Principal, TokenError, TokenValidator,
 };
-use tower_envelope::{BoxError, ErrorEnvelopeLayer};
+use tower_envelope::ErrorEnvelopeLayer;
 
 use keys::{b64_json, ed25519, forger, jwks, now_plus, p256, p384, rsa1, rsa2, TestKey};
 

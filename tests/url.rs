@@ -16,7 +16,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
 use tower_envelope::body::ResponseBody;
-use tower_envelope::url::{UrlError, UrlErrorKind, UrlPart};
+use tower_envelope::url_encoding::{UrlError, UrlErrorKind, UrlPart};
 use tower_envelope::{ApiError, ErrorEnvelopeLayer, ErrorKind, UrlEncodingLayer};
 
 // ---- helpers ---------------------------------------------------------------------------------

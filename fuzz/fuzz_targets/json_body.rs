@@ -10,7 +10,7 @@ use http::{Request, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
-use tower_envelope::axum::Json;
+use tower_envelope::extract::Json;
 use tower_envelope::ErrorEnvelopeLayer;
 
 #[derive(Deserialize, Serialize)]

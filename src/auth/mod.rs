@@ -459,7 +459,7 @@ impl<V> AuthTokenLayer<V> {
 }
 
 impl<S, V: Clone> Layer<S> for AuthTokenLayer<V> {
-    type Service = AuthToken<S, V>;
+    type Service = Validate<S, Self>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Validate::new(inner, self.clone())
@@ -474,6 +474,3 @@ impl<V: fmt::Debug> fmt::Debug for AuthTokenLayer<V> {
             .finish()
     }
 }
-
-/// The service of [`AuthTokenLayer`].
-pub type AuthToken<S, V = StaticTokens> = Validate<S, AuthTokenLayer<V>>;

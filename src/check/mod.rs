@@ -149,10 +149,12 @@ impl fmt::Debug for Rejection {
 /// The service of every validator layer: runs the layer's check, then the inner service.
 ///
 /// `C` is the layer itself (a [`BodyLimitLayer`](crate::BodyLimitLayer), an
-/// [`AuthTokenLayer`](crate::AuthTokenLayer), ...): each layer's configuration is its check.
-/// The crate names each use: [`BodyLimit`](crate::limit::BodyLimit),
-/// [`AuthToken`](crate::auth::AuthToken), [`UrlEncoding`](crate::url::UrlEncoding),
-/// [`ContentType`](crate::content_type::ContentType).
+/// [`AuthTokenLayer`](crate::AuthTokenLayer), ...): each layer's configuration is its check, so
+/// the service of `ContentTypeLayer` over `S` is `Validate<S, ContentTypeLayer>`. The service
+/// of [`ContentTypeLayer`](crate::ContentTypeLayer) hands the inner service
+/// `Request<RequestBody<B>>` and needs it to be `Clone` (for `verify_json`, which calls a ready
+/// clone once the body is verified); that of [`BodyLimitLayer`](crate::BodyLimitLayer) hands it
+/// `Request<Limited<B>>`.
 #[derive(Clone, Debug)]
 pub struct Validate<S, C> {
     inner: S,

@@ -352,19 +352,12 @@ fn not_acceptable(headers: &HeaderMap, produces: &[MediaTypeBuf]) -> ApiError {
 }
 
 impl<S> Layer<S> for ContentTypeLayer {
-    type Service = ContentType<S>;
+    type Service = Validate<S, Self>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Validate::new(inner, self.clone())
     }
 }
-
-/// The service of [`ContentTypeLayer`].
-///
-/// It hands the inner service `Request<`[`RequestBody<B>`]`>`, and needs the inner service to be
-/// `Clone` (for [`ContentTypeLayer::verify_json`], which calls a ready clone once the body is
-/// verified).
-pub type ContentType<S> = Validate<S, ContentTypeLayer>;
 
 impl<S, B> Check<S, B> for ContentTypeLayer
 where

@@ -213,7 +213,7 @@ pub trait ExtractorErrors {
 /// The body's `Content-Type`, its JSON syntax, its shape (`MissingParameter` for a missing
 /// field, `InvalidInput` for a wrong value), its size and a broken stream.
 #[cfg(feature = "axum")]
-impl<T> ExtractorErrors for crate::axum::Json<T> {
+impl<T> ExtractorErrors for crate::extract::Json<T> {
     const ERRORS: &'static [ErrorKind] = &[
         ErrorKind::UnsupportedMediaType,
         ErrorKind::InvalidRequestBody,
@@ -226,7 +226,7 @@ impl<T> ExtractorErrors for crate::axum::Json<T> {
 
 /// A parameter that does not parse, or a route and a type that disagree (`Internal`).
 #[cfg(feature = "axum")]
-impl<T> ExtractorErrors for crate::axum::Path<T> {
+impl<T> ExtractorErrors for crate::extract::Path<T> {
     const ERRORS: &'static [ErrorKind] = &[
         ErrorKind::InvalidInput,
         ErrorKind::MissingParameter,
@@ -236,6 +236,6 @@ impl<T> ExtractorErrors for crate::axum::Path<T> {
 
 /// A missing or malformed query parameter.
 #[cfg(feature = "axum")]
-impl<T> ExtractorErrors for crate::axum::Query<T> {
+impl<T> ExtractorErrors for crate::extract::Query<T> {
     const ERRORS: &'static [ErrorKind] = &[ErrorKind::MissingParameter, ErrorKind::InvalidInput];
 }

@@ -88,7 +88,7 @@ impl<T: DeserializeOwned> Json<T> {
     /// Deserializes a JSON body already in memory, rejecting as the extractor does.
     ///
     /// ```
-    /// use tower_envelope::axum::Json;
+    /// use tower_envelope::extract::Json;
     /// use tower_envelope::ErrorKind;
     ///
     /// #[derive(serde::Deserialize)]

@@ -192,7 +192,7 @@ impl UrlEncodingLayer {
     /// Checks a URI's path and query with this configuration, as the layer does.
     ///
     /// ```
-    /// use tower_envelope::url::{UrlEncodingLayer, UrlErrorKind, UrlPart};
+    /// use tower_envelope::url_encoding::{UrlEncodingLayer, UrlErrorKind, UrlPart};
     ///
     /// let uri = "/files/a%7Cb?q={x}".parse().unwrap();
     /// let err = UrlEncodingLayer::new().check(&uri).unwrap_err();
@@ -584,16 +584,12 @@ impl fmt::Display for Escaped<'_> {
 }
 
 impl<S> Layer<S> for UrlEncodingLayer {
-    type Service = UrlEncoding<S>;
+    type Service = Validate<S, Self>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Validate::new(inner, *self)
     }
 }
-
-/// The service of [`UrlEncodingLayer`]: rejects a request whose URL is not properly
-/// percent-encoded, otherwise calls the inner service.
-pub type UrlEncoding<S> = Validate<S, UrlEncodingLayer>;
 
 impl<S, B> Check<S, B> for UrlEncodingLayer {
     type Body = B;

@@ -39,7 +39,7 @@ impl<T: DeserializeOwned> Query<T> {
     ///
     /// ```
     /// use http::Uri;
-    /// use tower_envelope::axum::Query;
+    /// use tower_envelope::extract::Query;
     /// use tower_envelope::ErrorKind;
     ///
     /// #[derive(serde::Deserialize)]

@@ -23,7 +23,7 @@ use crate::error::{ApiError, ErrorKind};
 /// use axum::{routing::get, Router};
 /// use http::{Request, StatusCode};
 /// use tower::ServiceExt;
-/// use tower_envelope::axum::Path;
+/// use tower_envelope::extract::Path;
 /// use tower_envelope::ErrorEnvelopeLayer;
 ///
 /// async fn machine(Path(id): Path<u32>) -> String {

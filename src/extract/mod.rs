@@ -21,7 +21,7 @@
 //! use http_body_util::BodyExt;
 //! use serde::Deserialize;
 //! use tower::ServiceExt;
-//! use tower_envelope::axum::Json;
+//! use tower_envelope::extract::Json;
 //! use tower_envelope::ErrorEnvelopeLayer;
 //!
 //! #[derive(Deserialize)]
@@ -52,13 +52,6 @@
 //! );
 //! # });
 //! ```
-//!
-//! # Names
-//!
-//! This module is named `axum`, like the crate. A glob import of the crate's root
-//! (`use tower_envelope::*`) would bring it into scope next to the `axum` crate and make every
-//! `axum::...` path of that file ambiguous; import [`crate::prelude`] instead, which holds the
-//! layers and the error types but no module.
 
 use ::axum::body::Body;
 use ::axum::response::{IntoResponse, Response};
