@@ -269,8 +269,10 @@ mod tests {
     #[test]
     fn a_problem_body_renders_once_with_an_exact_length() {
         let error = ApiError::new(ErrorKind::InvalidUrl, "bad %zz");
-        let body: ResponseBody<Empty<Bytes>> =
-            ResponseBody::problem(error, RequestId::parse(b"req-1").unwrap());
+        let body: ResponseBody<Empty<Bytes>> = ResponseBody::problem(
+            error,
+            RequestId::from_value(&http::HeaderValue::from_static("req-1")).unwrap(),
+        );
         assert!(!body.is_end_stream());
         let len = body.size_hint().exact().unwrap();
         let bytes = tokio_test::block_on(body.collect()).unwrap().to_bytes();

@@ -379,12 +379,10 @@ impl ApiError {
         }
     }
 
-    /// An error of `kind` with one of the crate's own messages (printable ASCII within the
-    /// bound, so there is nothing to clean).
+    /// An error of `kind` with one of the crate's own messages (within the bound, with nothing
+    /// to clean).
     pub(crate) fn own(kind: ErrorKind, message: &'static str) -> Self {
-        debug_assert!(
-            message.len() <= MAX_MESSAGE_LEN && !crate::ascii::any_unprintable(message.as_bytes())
-        );
+        debug_assert!(message.len() <= MAX_MESSAGE_LEN && !message.chars().any(is_stripped));
         Self {
             message: Cow::Borrowed(message),
             ..Self::from_kind(kind)
@@ -610,11 +608,9 @@ pub(crate) fn floor_char_boundary(s: &str, max: usize) -> usize {
     i
 }
 
-/// Removes control characters and bounds the length; borrows when nothing changes.
+/// Removes what [`echo`] removes and bounds the length; borrows when nothing changes.
 pub(crate) fn clean(text: Cow<'static, str>, max: usize) -> Cow<'static, str> {
-    // Printable ASCII, the usual case, is checked a word at a time; other text char by char.
-    let printable = !crate::ascii::any_unprintable(text.as_bytes());
-    if text.len() <= max && (printable || !text.chars().any(is_stripped)) {
+    if text.len() <= max && !text.chars().any(is_stripped) {
         return text;
     }
     let mut out = String::with_capacity(text.len().min(max));

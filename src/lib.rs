@@ -91,7 +91,6 @@ macro_rules! inner_service_accessors {
     };
 }
 
-mod ascii;
 pub mod auth;
 pub mod body;
 pub mod check;

@@ -94,7 +94,6 @@ impl LimitPolicy for usize {
         *self
     }
 
-    #[inline]
     fn limit_of<B>(&self, _: &mut Request<B>) -> usize {
         *self
     }
@@ -190,7 +189,6 @@ where
     type Pass = usize;
     type Later = Infallible;
 
-    #[inline]
     fn check(&self, request: &mut Request<B>) -> Verdict<usize, Infallible> {
         let limit = self.policy.limit_of(request);
         let error = match content_length(request.headers()) {
@@ -213,7 +211,6 @@ where
         Verdict::Reject(Rejection::new(error, request.headers()))
     }
 
-    #[inline]
     fn pass(&self, limit: usize, request: Request<B>) -> Request<Limited<B>> {
         request.map(|body| Limited::new(body, limit))
     }
@@ -251,7 +248,6 @@ where
     type Data = B::Data;
     type Error = BoxError;
 
-    #[inline]
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -259,12 +255,10 @@ where
         self.project().inner.poll_frame(cx)
     }
 
-    #[inline]
     fn is_end_stream(&self) -> bool {
         self.inner.is_end_stream()
     }
 
-    #[inline]
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
@@ -314,7 +308,6 @@ impl From<InvalidContentLength> for ApiError {
 /// The declared body length: `None` without a `Content-Length`; several equal values (RFC 9110
 /// §8.6 allows `42, 42`) count as one. Borrows the headers; allocates only to report a
 /// malformed value.
-#[inline]
 pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidContentLength> {
     // Fast paths: no value (a request without a body), or one value of 1 to 19 plain digits,
     // the only form a well-behaved client sends.
@@ -337,7 +330,6 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, Invalid
 }
 
 /// The declared body length read from every `Content-Length` value, element by element.
-#[inline(never)]
 fn every_content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidContentLength> {
     let mut length = None;
     for value in headers.get_all(CONTENT_LENGTH) {

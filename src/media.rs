@@ -3,7 +3,8 @@
 //!
 //! Everything borrows its input and allocates nothing. `mediatype::MediaType::parse` checks the
 //! essence's grammar (it borrows, and parses no parameter when given no `;`); parameters are
-//! read by the small iterator below, since mediatype collects them into a `Vec`.
+//! read by the small iterator below, since mediatype collects them into a `Vec`, which would
+//! allocate on every request.
 
 use http::header::{HeaderMap, HeaderValue, ACCEPT};
 use mediatype::{MediaType, MediaTypeBuf};
@@ -34,40 +35,26 @@ const fn is_tchar(b: u8) -> bool {
         )
 }
 
-/// Whether a `Content-Type` value is one of the two spellings nearly every JSON client sends,
-/// `application/json` or `application/json; charset=utf-8` (any case): what
-/// [`parse_media_type`] and [`is_json`] say of them, without parsing (measured in
-/// BENCHMARKS.md).
-#[inline]
-pub(crate) fn is_common_json(value: &[u8]) -> bool {
-    value.eq_ignore_ascii_case(b"application/json")
-        || value.eq_ignore_ascii_case(b"application/json; charset=utf-8")
+/// The essence of a media type value (`type/subtype+suffix`): what precedes the parameters,
+/// without surrounding whitespace.
+pub(crate) fn essence(value: &str) -> &str {
+    value.split(';').next().unwrap_or("").trim_matches(is_ows)
 }
 
-/// Splits `type/subtype+suffix; params` into the parsed essence and a parameter iterator, and
-/// says whether the essence is plain `application/json` (any case). `None` when the essence is
-/// not a media type or its parameters are malformed.
-pub(crate) fn parse_media_type(text: &str) -> Option<(MediaType<'_>, Params<'_>, bool)> {
+/// Splits `type/subtype+suffix; params` into the parsed essence and a parameter iterator.
+/// `None` when the essence is not a media type or its parameters are malformed.
+pub(crate) fn parse_media_type(text: &str) -> Option<(MediaType<'_>, Params<'_>)> {
     let (essence, params) = match text.find(';') {
         Some(i) => text.split_at(i),
         None => (text, ""),
     };
-    let essence = essence.trim_end_matches(is_ows);
-    // Fast path for the type nearly every JSON client sends: `application/json` (any case) is
-    // known valid, so it skips mediatype's grammar check, which costs far more than this
-    // comparison (measured in BENCHMARKS.md).
-    let plain_json = essence.eq_ignore_ascii_case("application/json");
-    let media_type = if plain_json {
-        MediaType::new(mediatype::names::APPLICATION, mediatype::names::JSON)
-    } else {
-        // The essence has no `;`, so mediatype parses no parameter and allocates nothing.
-        MediaType::parse(essence).ok()?
-    };
+    // The essence has no `;`, so mediatype parses no parameter and allocates nothing.
+    let media_type = MediaType::parse(essence.trim_matches(is_ows)).ok()?;
     let params = Params { rest: params };
     if params.clone().any(|p| p.is_err()) {
         return None;
     }
-    Some((media_type, params, plain_json))
+    Some((media_type, params))
 }
 
 /// True for `application/json` and any `+json` type.
@@ -239,7 +226,7 @@ fn accept_ranges<'a>(
         .filter_map(|v| v.to_str().ok())
         .flat_map(list_elements)
         .filter_map(|element| {
-            let (range, params, _) = parse_media_type(element)?;
+            let (range, params) = parse_media_type(element)?;
             let mut q = 1000;
             for (name, value) in params.flatten() {
                 if name.eq_ignore_ascii_case("q") {
@@ -301,7 +288,7 @@ pub(crate) fn prefers_xml(accept: Option<&HeaderValue>) -> bool {
 /// The family of a media type, as the crate tells bodies apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Family {
-    /// `*/json` or `*+json`.
+    /// `application/json` or `*+json`.
     Json,
     /// `*/xml` or `*+xml`.
     Xml,
@@ -313,7 +300,7 @@ pub(crate) enum Family {
 
 fn family_of(media_type: &MediaType<'_>) -> Family {
     let sub = media_type.suffix.unwrap_or(media_type.subty);
-    if sub == "json" {
+    if is_json(media_type) {
         Family::Json
     } else if sub == "xml" {
         Family::Xml
@@ -326,12 +313,7 @@ fn family_of(media_type: &MediaType<'_>) -> Family {
 
 /// The family of a `Content-Type` value (parameters ignored).
 pub(crate) fn family(content_type: &str) -> Family {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim_matches(is_ows);
-    match MediaType::parse(essence) {
+    match MediaType::parse(essence(content_type)) {
         Ok(media_type) => family_of(&media_type),
         Err(_) => Family::Other,
     }
@@ -339,41 +321,12 @@ pub(crate) fn family(content_type: &str) -> Family {
 
 /// Whether a `Content-Type` value is exactly `text/plain` (parameters ignored).
 pub(crate) fn is_text_plain(content_type: &str) -> bool {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim_matches(is_ows)
-        .eq_ignore_ascii_case("text/plain")
+    essence(content_type).eq_ignore_ascii_case("text/plain")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn common_json_spellings_agree_with_the_full_parse() {
-        for value in [
-            "application/json",
-            "Application/JSON",
-            "application/json; charset=utf-8",
-            "APPLICATION/JSON; CHARSET=UTF-8",
-        ] {
-            assert!(is_common_json(value.as_bytes()), "{value}");
-            let (media_type, _, plain) = parse_media_type(value).expect(value);
-            assert!(plain && is_json(&media_type), "{value}");
-        }
-        for value in [
-            "application/json;charset=utf-8",
-            "application/json ",
-            "application/problem+json",
-            "application/jsonx",
-            "text/json",
-            "",
-        ] {
-            assert!(!is_common_json(value.as_bytes()), "{value}");
-        }
-    }
 
     fn params(s: &str) -> Result<Vec<(&str, &str)>, ()> {
         Params { rest: s }.collect()
@@ -471,6 +424,8 @@ mod tests {
         assert_eq!(family("text/plain"), Family::Text);
         assert_eq!(family("image/png"), Family::Other);
         assert_eq!(family("json"), Family::Other);
+        // One reading of JSON: `text/json` is text, as `ContentTypeLayer::json()` sees it.
+        assert_eq!(family("text/json"), Family::Text);
         assert!(is_text_plain("Text/Plain; charset=utf-8"));
     }
 }

@@ -200,20 +200,6 @@ impl UrlEncodingLayer {
     /// assert_eq!((err.part(), err.position()), (UrlPart::Query, 2));
     /// ```
     pub fn check(&self, uri: &Uri) -> Result<(), UrlError> {
-        // Fast path for the usual URL, in one pass over path and query together: every byte a
-        // query may hold unencoded (so no `%`, nothing to decode). The path ends at the first
-        // `?`, and the other query bytes are exactly the path's. Only the dot-segment option is
-        // left to check, by the precise scan.
-        if !self.reject_dot_segments {
-            if let Some(text) = uri.path_and_query().map(|pq| pq.as_str()) {
-                let all = text
-                    .bytes()
-                    .fold(QUERY, |all, b| all & CLASSES[usize::from(b)]);
-                if all != 0 {
-                    return Ok(());
-                }
-            }
-        }
         self.check_path_and_query(uri.path(), uri.query())
     }
 
@@ -232,9 +218,8 @@ impl UrlEncodingLayer {
         let bytes = text.as_bytes();
         let is_path = part == UrlPart::Path;
         let class = if is_path { PATH } else { QUERY };
-        // Fast path for the usual URL: every byte allowed unencoded (so no `%`, nothing to decode,
-        // only ASCII) leaves only the dot-segment option to check. One table lookup per byte,
-        // folded without a branch; the byte-by-byte scan below runs for the rest.
+        // Fast path (the guard-rail stack shows it): a part whose bytes are all allowed unencoded
+        // has nothing to decode, and only the dot-segment option left to check.
         if !(is_path && self.reject_dot_segments)
             && bytes
                 .iter()
@@ -596,7 +581,6 @@ impl<S, B> Check<S, B> for UrlEncodingLayer {
     type Pass = ();
     type Later = Infallible;
 
-    #[inline]
     fn check(&self, request: &mut Request<B>) -> Verdict<(), Infallible> {
         match UrlEncodingLayer::check(self, request.uri()) {
             Ok(()) => Verdict::Pass(()),
@@ -604,7 +588,6 @@ impl<S, B> Check<S, B> for UrlEncodingLayer {
         }
     }
 
-    #[inline]
     fn pass(&self, (): (), request: Request<B>) -> Request<B> {
         request
     }

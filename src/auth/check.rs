@@ -50,19 +50,17 @@ impl<S, B, V: TokenValidator> Check<S, B> for AuthTokenLayer<V> {
     type Pass = ();
     type Later = Infallible;
 
-    #[inline]
     fn check(&self, request: &mut Request<B>) -> Verdict<(), Infallible> {
         let config = &*self.config;
         let Some(by_route) = config.route(request) else {
             return Verdict::Pass(());
         };
-        let checked = match config.scheme.token(request.headers()) {
+        let checked = match config.scheme.credentials(request.headers()) {
             Ok(token) => {
                 // The token borrows the headers; the principal is admitted once it is released.
-                let admitted = self.validator.validate_with(token, |principal| {
-                    config.admit(principal, request.method(), by_route)
-                });
-                match admitted {
+                let validated = self.validator.validate(token);
+                match validated.map(|principal| config.admit(principal, request.method(), by_route))
+                {
                     Ok(Ok(principal)) => {
                         if let Some(principal) = principal {
                             request.extensions_mut().insert(principal);
@@ -81,7 +79,6 @@ impl<S, B, V: TokenValidator> Check<S, B> for AuthTokenLayer<V> {
         }
     }
 
-    #[inline]
     fn pass(&self, (): (), request: Request<B>) -> Request<B> {
         request
     }
@@ -166,7 +163,7 @@ where
         let config = &**this.config;
         let checked = validated
             .map_err(|error| config.token_denial(error))
-            .and_then(|principal| config.admit(&principal, request.method(), this.by_route));
+            .and_then(|principal| config.admit(principal, request.method(), this.by_route));
         Poll::Ready(match checked {
             Ok(principal) => {
                 if let Some(principal) = principal {

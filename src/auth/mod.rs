@@ -89,14 +89,18 @@ use crate::error::{ApiError, ErrorKind};
 mod check;
 #[cfg(feature = "jwt")]
 pub mod jwt;
+mod principal;
 mod scheme;
+mod static_tokens;
+mod token_error;
 mod validator;
 
 pub use check::Async;
+pub use principal::{Claims, Principal};
 pub use scheme::{CredentialsError, Scheme};
-pub use validator::{
-    AsyncTokenValidator, Claims, InvalidToken, Principal, StaticTokens, TokenError, TokenValidator,
-};
+pub use static_tokens::StaticTokens;
+pub use token_error::{InvalidToken, TokenError};
+pub use validator::{AsyncTokenValidator, TokenValidator};
 
 /// The default `realm` of the `WWW-Authenticate` challenge.
 pub const DEFAULT_REALM: &str = "api";
@@ -221,7 +225,6 @@ impl Config {
     /// The scopes the request's route requires ([`AuthTokenLayer::require_scopes_with`]), or
     /// `None` when it may pass without a token ([`AuthTokenLayer::allow_anonymous`]). The
     /// request's head is lent to those closures only when one is set.
-    #[inline]
     fn route<B>(&self, request: &mut Request<B>) -> Option<&'static [&'static str]> {
         if self.anonymous.is_none() && self.route_scopes.is_none() {
             return Some(&[]);
@@ -237,12 +240,10 @@ impl Config {
     }
 
     /// Checks expiry and the scopes of a request with `method`; on success, the principal to
-    /// insert into the request's extensions, if configured to. Inlined: the scopes, when any are
-    /// required, are checked out of line.
-    #[inline]
+    /// insert into the request's extensions, if configured to.
     fn admit(
         &self,
-        principal: &Principal,
+        principal: Principal,
         method: &Method,
         by_route: &'static [&'static str],
     ) -> Result<Option<Principal>, Denial> {
@@ -251,15 +252,12 @@ impl Config {
                 return Err(self.token_denial(TokenError::Expired));
             }
         }
-        if !self.method_scopes.is_empty() || !by_route.is_empty() {
-            self.scopes(principal, method, by_route)?;
-        }
-        Ok(self.insert_principal.then(|| principal.clone()))
+        self.scopes(&principal, method, by_route)?;
+        Ok(self.insert_principal.then_some(principal))
     }
 
     /// Refuses the first scope the request needs (for its method, then for its route) that
     /// `principal` lacks.
-    #[inline(never)]
     fn scopes(&self, principal: &Principal, method: &Method, route: &[&str]) -> Result<(), Denial> {
         let missing = self
             .method_scopes(method)

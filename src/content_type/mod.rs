@@ -75,8 +75,7 @@ use crate::check::{Check, Rejection, Validate, Verdict};
 use crate::error::{echo, ApiError, ErrorKind};
 use crate::limit::{carries_body, content_length, too_large};
 use crate::media::{
-    acceptable, is_common_json, is_json, is_ows, parse_media_type, range_matches,
-    value_eq_ignore_case,
+    acceptable, is_json, is_ows, parse_media_type, range_matches, value_eq_ignore_case,
 };
 use crate::BoxError;
 
@@ -205,14 +204,9 @@ impl ContentTypeLayer {
         let Some(value) = value else {
             return Err(unsupported("Content-Type header is missing".into()));
         };
-        // The two values nearly every JSON client sends, under `::json()`, are not parsed.
-        if matches!(self.accepted, Accepted::Json) && is_common_json(value.as_bytes()) {
-            return Ok(true);
-        }
         let text = value.to_str().unwrap_or_default().trim_matches(is_ows);
-        let parsed = parse_media_type(text)
-            .filter(|(t, _, plain_json)| *plain_json || (t.ty != "*" && t.subty != "*"));
-        let Some((media_type, params, plain_json)) = parsed else {
+        let parsed = parse_media_type(text).filter(|(t, _)| t.ty != "*" && t.subty != "*");
+        let Some((media_type, params)) = parsed else {
             return Err(unsupported(
                 format!(
                     "Content-Type \"{}\" is not a valid media type",
@@ -221,7 +215,7 @@ impl ContentTypeLayer {
                 .into(),
             ));
         };
-        let json = plain_json || is_json(&media_type);
+        let json = is_json(&media_type);
         let accepted = match &self.accepted {
             Accepted::Json => json,
             Accepted::Types(types) => types.iter().any(|t| range_matches(t, &media_type)),
@@ -410,7 +404,6 @@ where
         }
     }
 
-    #[inline]
     fn pass(&self, (): (), request: Request<B>) -> Request<RequestBody<B>> {
         request.map(RequestBody::new)
     }

@@ -19,58 +19,18 @@ use crate::error::ApiError;
 #[cfg(feature = "tracing")]
 use crate::error::ErrorKind;
 use crate::format::{drop_body_headers, grpc, render_into, Format, RequestContext, X_REQUEST_ID};
-use crate::request_id::{RawRequestId, RequestId};
+use crate::request_id::RequestId;
 use crate::BoxError;
 
-/// What the envelope keeps of a request to render its error: nothing that allocates unless the
-/// format asks for it (`Accept` for Edgio, the path for `Problem::with_instance`).
+/// What the envelope keeps of a request to render its error: shared header values, cloned
+/// without allocating; `Accept` and the path only for a format that reads them.
 pub(crate) struct RequestInfo {
     pub(crate) method: Method,
     pub(crate) grpc: Option<grpc::Protocol>,
     /// The raw request id header, validated only when an error is rendered.
-    pub(crate) request_id: RawRequestId,
-    pub(crate) extra: Extra,
-}
-
-/// The request's `Accept` and path, kept for a format that reads them. One slot for both keeps
-/// every envelope future small (it is moved whole on every request); only a format that reads
-/// both, which no built-in one does, boxes them.
-pub(crate) enum Extra {
-    None,
-    Accept(HeaderValue),
-    Path(PathAndQuery),
-    Both(Box<(Option<HeaderValue>, Option<PathAndQuery>)>),
-}
-
-impl Extra {
-    /// Keeps what `format` reads of the request.
-    #[inline]
-    pub(crate) fn of<F: Format, B>(format: &F, request: &http::Request<B>) -> Self {
-        let accept = || request.headers().get(http::header::ACCEPT).cloned();
-        let path = || request.uri().path_and_query().cloned();
-        match (format.uses_accept(), format.uses_path()) {
-            (false, false) => Self::None,
-            (true, false) => accept().map_or(Self::None, Self::Accept),
-            (false, true) => path().map_or(Self::None, Self::Path),
-            (true, true) => Self::Both(Box::new((accept(), path()))),
-        }
-    }
-
-    fn accept(&self) -> Option<&HeaderValue> {
-        match self {
-            Self::Accept(accept) => Some(accept),
-            Self::Both(both) => both.0.as_ref(),
-            Self::None | Self::Path(_) => None,
-        }
-    }
-
-    fn path(&self) -> Option<&PathAndQuery> {
-        match self {
-            Self::Path(path) => Some(path),
-            Self::Both(both) => both.1.as_ref(),
-            Self::None | Self::Accept(_) => None,
-        }
-    }
+    pub(crate) request_id: Option<HeaderValue>,
+    pub(crate) accept: Option<HeaderValue>,
+    pub(crate) path: Option<PathAndQuery>,
 }
 
 pin_project! {
@@ -144,13 +104,10 @@ fn classify_inner(
     let api = classify::inner_error(error);
     #[cfg(feature = "tracing")]
     if api.kind() == ErrorKind::Internal {
-        let id = info
-            .request_id
-            .resolve()
-            .unwrap_or_else(RequestId::generate);
+        let id = RequestId::from_value_or_generate(info.request_id.as_ref());
         tracing::error!(request_id = id.as_str(), error = %error, "inner service failed");
         // The response carries the id that was logged.
-        info.request_id.set(&id);
+        info.request_id = Some(id.to_header_value());
     }
     #[cfg(not(feature = "tracing"))]
     let _ = info;
@@ -166,65 +123,43 @@ where
 {
     type Output = Result<Response<ResponseBody<B>>, std::convert::Infallible>;
 
-    // A passing response is handled here, inlined into the caller; everything else is out of
-    // line (`slow`, `answer`).
-    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        if !this.config.catch_panic {
-            if let StateProj::Inner { future } = this.state.as_mut().project() {
-                return match ready!(future.poll(cx)) {
+        match this.state.as_mut().project() {
+            StateProj::Inner { future } => {
+                let polled = if this.config.catch_panic {
+                    match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+                        Ok(polled) => ready!(polled).map_err(Into::into),
+                        Err(_) => Err(BoxError::from(Panicked)),
+                    }
+                } else {
+                    ready!(future.poll(cx)).map_err(Into::into)
+                };
+                match polled {
+                    // A passing response goes on as it is.
                     Ok(response) if response.status().as_u16() < 400 => {
                         Poll::Ready(Ok(response.map(ResponseBody::new)))
                     }
-                    polled => answer(this, polled.map_err(Into::into), cx),
-                };
-            }
-        }
-        slow(this, cx)
-    }
-}
-
-/// Polls what the inlined `poll` leaves out: the inner future under `catch_panic`, an error body
-/// being read, and a failure to render.
-#[inline(never)]
-fn slow<Fut, F, B, E>(
-    mut this: ResponseFutureProj<'_, Fut, F, B>,
-    cx: &mut Context<'_>,
-) -> Answer<B>
-where
-    Fut: Future<Output = Result<Response<B>, E>>,
-    E: Into<BoxError>,
-    F: Format,
-    B: Body<Data = Bytes>,
-{
-    match this.state.as_mut().project() {
-        StateProj::Inner { future } => match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(polled) => match ready!(polled) {
-                Ok(response) if response.status().as_u16() < 400 => {
-                    Poll::Ready(Ok(response.map(ResponseBody::new)))
+                    polled => answer(this, polled, cx),
                 }
-                polled => answer(this, polled.map_err(Into::into), cx),
-            },
-            Err(_) => answer(this, Err(BoxError::from(Panicked)), cx),
-        },
-        StateProj::Reading { reading } => {
-            let response = ready!(read(reading.as_mut(), this.config, this.info, cx));
-            this.state.set(State::Failed { error: None });
-            Poll::Ready(Ok(response))
-        }
-        StateProj::Failed { error } => {
-            let error = error.take().expect("polled after completion");
-            Poll::Ready(Ok(render(this.config, this.info, *error, None)))
+            }
+            StateProj::Reading { reading } => {
+                let response = ready!(read(reading.as_mut(), this.config, this.info, cx));
+                this.state.set(State::Failed { error: None });
+                Poll::Ready(Ok(response))
+            }
+            StateProj::Failed { error } => {
+                let error = error.take().expect("polled after completion");
+                Poll::Ready(Ok(render(this.config, this.info, *error, None)))
+            }
         }
     }
 }
 
 type Answer<B> = Poll<Result<Response<ResponseBody<B>>, std::convert::Infallible>>;
 
-/// Answers an inner failure or an error response (400 and above; `poll` and `slow` pass the
-/// others on): rendered now, or once its body is read.
-#[inline(never)]
+/// Answers an inner failure or an error response (400 and above; `poll` passes the others
+/// on): rendered now, or once its body is read.
 fn answer<Fut, F: Format, B: Body<Data = Bytes>>(
     mut this: ResponseFutureProj<'_, Fut, F, B>,
     polled: Result<Response<B>, BoxError>,
@@ -276,7 +211,6 @@ fn answer<Fut, F: Format, B: Body<Data = Bytes>>(
 }
 
 /// Reads an untagged error body, up to the bound, and renders the error it describes.
-#[inline(never)]
 fn read<F: Format, B: Body<Data = Bytes>>(
     reading: Pin<&mut Reading<B>>,
     config: &Config<F>,
@@ -338,7 +272,7 @@ fn render<F: Format, B>(
     // the default header name whatever this envelope's is), which stays where it is if it is
     // under this envelope's name; else a new one.
     let custom = *id_header != X_REQUEST_ID;
-    let (id, insert) = match info.request_id.resolve() {
+    let (id, insert) = match info.request_id.as_ref().and_then(RequestId::from_value) {
         Some(id) => (id, true),
         None => match RequestId::from_headers(&head.headers, id_header) {
             Some(id) => (id, false),
@@ -373,8 +307,8 @@ fn render<F: Format, B>(
         }
         return Response::from_parts(head, ResponseBody::empty());
     }
-    let cx = RequestContext::new(id.as_str(), &info.method).with_accept(info.extra.accept());
-    let cx = match info.extra.path() {
+    let cx = RequestContext::new(id.as_str(), &info.method).with_accept(info.accept.as_ref());
+    let cx = match &info.path {
         Some(path) => cx.with_path(path.path()),
         None => cx,
     };

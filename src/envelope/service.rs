@@ -4,18 +4,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::CONTENT_TYPE;
+use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{Method, Request, Response};
 use tower_service::Service;
 
-use super::future::{Extra, RequestInfo, ResponseFuture};
+use super::future::{RequestInfo, ResponseFuture};
 use super::layer::Config;
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ErrorKind};
 use crate::format::grpc::Protocol;
 use crate::format::Format;
-use crate::headers;
-use crate::request_id::RawRequestId;
 use crate::BoxError;
 
 /// The service of [`crate::ErrorEnvelopeLayer`].
@@ -99,26 +97,27 @@ where
         }
     }
 
-    #[inline]
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
         let headers = request.headers();
-        // gRPC calls are always POSTs: other requests need only the id.
-        let post = request.method() == Method::POST;
-        let (request_id, grpc) = if post {
-            let (id, content_type) =
-                headers::first_two(headers, &config.request_id_header, &CONTENT_TYPE);
-            (id, Protocol::from_content_type(content_type))
-        } else {
-            (headers::first(headers, &config.request_id_header), None)
-        };
         // Only what rendering an error needs, kept as shared values: the id is validated, the
-        // `Accept` and the path read, only if an error is rendered.
+        // `Accept` and the path read, only if an error is rendered. gRPC calls are POSTs.
         let info = RequestInfo {
             method: request.method().clone(),
-            grpc,
-            request_id: RawRequestId::new(request_id),
-            extra: Extra::of(&config.format, &request),
+            grpc: (request.method() == Method::POST)
+                .then(|| Protocol::from_content_type(headers.get(CONTENT_TYPE)))
+                .flatten(),
+            request_id: headers.get(&config.request_id_header).cloned(),
+            accept: config
+                .format
+                .uses_accept()
+                .then(|| headers.get(ACCEPT).cloned())
+                .flatten(),
+            path: config
+                .format
+                .uses_path()
+                .then(|| request.uri().path_and_query().cloned())
+                .flatten(),
         };
         if self.not_ready.is_some() || config.catch_panic {
             return self.call_guarded(request, info);
@@ -129,7 +128,6 @@ where
 
 impl<S, F> ErrorEnvelope<S, F> {
     /// Calls the inner service after it failed to become ready, or under `catch_panic`.
-    #[inline(never)]
     fn call_guarded<ReqBody, ResBody>(
         &mut self,
         request: Request<ReqBody>,

@@ -3,8 +3,8 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    buffer, is_json, json_code, keep_status, message, to_json, Format, JsonCode, JsonCodeRef,
-    Rendered, RequestContext, ViolationIn, ViolationOut, JSON,
+    is_json, json_code, keep_status, message, to_json, Format, JsonCode, JsonCodeRef, Rendered,
+    RequestContext, ViolationIn, ViolationOut, JSON,
 };
 use crate::error::{ApiError, Code, ErrorKind};
 use crate::media::{self, prefers_xml, Family};
@@ -101,13 +101,12 @@ impl Format for Edgio {
             target: error.target(),
             errors: error.violations().iter().map(Into::into).collect(),
         };
-        let mut out = buffer(error, 160);
         if prefers_xml(cx.accept()) {
+            let mut out = Vec::new();
             write_xml(&body, &mut out);
             Rendered::new(status, HeaderValue::from_static("application/xml"), out)
         } else {
-            to_json(&body, &mut out);
-            Rendered::new(status, JSON, out)
+            Rendered::new(status, JSON, to_json(&body))
         }
     }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::grpc;
 use super::{
-    buffer, code_text, dotted, is_json, keep_status, message, to_json, undotted, violation, Format,
+    code_text, dotted, is_json, keep_status, message, to_json, undotted, violation, Format,
     Rendered, RequestContext, JSON,
 };
 use crate::error::{ApiError, Code, ErrorKind};
@@ -243,8 +243,7 @@ impl Format for Google {
                 details,
             },
         };
-        let mut out = buffer(error, 256 + self.domain.len() + cx.request_id().len());
-        to_json(&body, &mut out);
+        let out = to_json(&body);
         Rendered::new(status, JSON, out)
     }
 

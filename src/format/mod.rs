@@ -43,7 +43,6 @@ mod defender;
 mod edgio;
 mod google;
 pub mod grpc;
-mod json;
 mod msi;
 mod problem;
 mod qradar;
@@ -58,8 +57,7 @@ pub use qradar::QRadar;
 /// The header that carries the correlation id, on requests and on error responses.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-#[doc(hidden)]
-pub use crate::request_id::RequestId;
+use crate::request_id::RequestId;
 
 /// [`REQUEST_ID_HEADER`] as a header name, built at compile time.
 pub(crate) const X_REQUEST_ID: http::header::HeaderName =
@@ -353,33 +351,13 @@ pub(crate) fn message<'e, F: Format + ?Sized>(format: &F, error: &'e ApiError) -
     error.message_or(format.default_message(error.kind()))
 }
 
-/// Writes [`message`] as a JSON string, for a built-in format: its default messages are the
-/// crate's own texts, written without an escape check.
-pub(crate) fn write_message<F: Format + ?Sized>(out: &mut Vec<u8>, format: &F, error: &ApiError) {
-    match error.message() {
-        "" => json::trusted(out, format.default_message(error.kind())),
-        own => json::string(out, own),
-    }
+/// A built-in format's body as JSON.
+pub(crate) fn to_json<T: Serialize>(body: &T) -> Vec<u8> {
+    serde_json::to_vec(body).expect("an error body of strings and numbers serializes")
 }
 
-/// A buffer sized up front for one rendered error: fixed overhead plus every string the error
-/// holds, with room for JSON escapes. One allocation renders a typical error.
-pub(crate) fn buffer(error: &ApiError, fixed: usize) -> Vec<u8> {
-    let mut n = fixed + error.message().len() + 64;
-    n += error.target().map_or(0, str::len);
-    n += error.description().map_or(0, str::len);
-    for v in error.violations() {
-        n += 48 + v.message().len() + v.reason().map_or(0, str::len);
-        n += v.location().iter().map(|s| s.len() + 4).sum::<usize>();
-    }
-    Vec::with_capacity(n + n / 8)
-}
-
-pub(crate) fn to_json<T: Serialize>(value: &T, out: &mut Vec<u8>) {
-    json::write(value, out);
-}
-
-/// True when a body with this content type may be JSON: no content type, or `*/json`, `*+json`.
+/// True when a body with this content type may be JSON: no content type, `application/json` or
+/// a `+json` type.
 pub(crate) fn is_json(content_type: Option<&str>) -> bool {
     content_type.is_none_or(|ct| crate::media::family(ct) == crate::media::Family::Json)
 }

@@ -2,8 +2,8 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    buffer, is_json, json_code, keep_status, message, to_json, violation, Format, JsonCode,
-    JsonCodeRef, Rendered, RequestContext, JSON,
+    is_json, json_code, keep_status, message, to_json, violation, Format, JsonCode, JsonCodeRef,
+    Rendered, RequestContext, JSON,
 };
 use crate::error::{ApiError, ErrorKind};
 
@@ -163,8 +163,7 @@ impl Format for Msi {
             kind: (!named).then(|| kind.slug()),
             target: error.target(),
         };
-        let mut out = buffer(error, 48);
-        to_json(&body, &mut out);
+        let out = to_json(&body);
         let mut rendered = Rendered::new(status, JSON, out);
         rendered.reason = title;
         rendered

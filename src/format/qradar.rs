@@ -2,7 +2,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    buffer, is_json, keep_status, message, to_json, Format, JsonCode, Rendered, RequestContext,
+    is_json, keep_status, message, to_json, Format, JsonCode, Rendered, RequestContext,
     ViolationIn, ViolationOut, JSON,
 };
 use crate::error::{ApiError, Code, ErrorKind};
@@ -243,8 +243,7 @@ impl Format for QRadar {
                 code: status.as_u16(),
             },
         };
-        let mut out = buffer(error, 256);
-        to_json(&body, &mut out);
+        let out = to_json(&body);
         Rendered::new(status, JSON, out)
     }
 

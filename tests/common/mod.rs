@@ -41,6 +41,14 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// A header value as hyper parses one: a slice of the connection's read buffer, shared, so
+/// that cloning it does not allocate.
+pub fn parsed(value: &str) -> http::HeaderValue {
+    let mut buffer = bytes::BytesMut::from(value);
+    let read = buffer.split_to(buffer.len()).freeze();
+    http::HeaderValue::from_maybe_shared(read).unwrap()
+}
+
 /// Allocations made so far on this thread.
 pub fn allocations() -> usize {
     ALLOCATIONS.with(Cell::get)
