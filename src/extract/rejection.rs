@@ -393,6 +393,81 @@ mod tests {
         );
     }
 
+    /// The wording `Problem::read` relies on, as serde_json writes it today: each kind of failure
+    /// from a real deserialization, with serde_json's position removed by its accessors.
+    #[test]
+    fn pins_serde_jsons_wording() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Machine {
+            name: String,
+            cores: u8,
+            kind: Kind,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        enum Kind {
+            Vm,
+            Metal,
+        }
+        let read = |json: &str| {
+            let error = serde_json::from_str::<Machine>(json).unwrap_err();
+            let text = error.to_string();
+            let suffix = format!(" at line {} column {}", error.line(), error.column());
+            text.strip_suffix(&suffix)
+                .map(str::to_owned)
+                .unwrap_or(text)
+        };
+        let cases = [
+            (
+                r#"{"cores":1,"kind":"Vm"}"#,
+                Problem::Missing { field: "name" },
+            ),
+            (
+                r#"{"name":"a","name":"b","cores":1,"kind":"Vm"}"#,
+                Problem::Duplicate { field: "name" },
+            ),
+            (
+                r#"{"nme":"a","cores":1,"kind":"Vm"}"#,
+                Problem::Unknown {
+                    expected: vec!["name", "cores", "kind"],
+                },
+            ),
+            (
+                r#"{"name":null,"cores":1,"kind":"Vm"}"#,
+                Problem::Null {
+                    expected: "a string",
+                },
+            ),
+            (
+                r#"{"name":"a","cores":"1","kind":"Vm"}"#,
+                Problem::Expected {
+                    reason: "invalid_type",
+                    expected: "u8",
+                },
+            ),
+            (
+                r#"{"name":"a","cores":300,"kind":"Vm"}"#,
+                Problem::Expected {
+                    reason: "invalid_value",
+                    expected: "u8",
+                },
+            ),
+            (
+                r#"{"name":"a","cores":1,"kind":"Box"}"#,
+                Problem::Expected {
+                    reason: "unknown_variant",
+                    expected: "`Vm` or `Metal`",
+                },
+            ),
+        ];
+        for (json, expected) in cases {
+            let message = read(json);
+            assert_eq!(Problem::read(&message), expected, "{json}: {message}");
+        }
+    }
+
     #[test]
     fn paths_read_like_code() {
         let path = FieldPath(vec![

@@ -3,8 +3,8 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    code_text, dotted, is_json, keep_status, message, to_json, undotted, violation, Format,
-    JsonCode, Rendered, RequestContext,
+    code_text, dotted, envelope, json_body, keep_status, message, to_json, undotted, violation,
+    Format, JsonCode, Rendered, RequestContext,
 };
 use crate::error::{ApiError, Code, ErrorKind};
 
@@ -193,10 +193,37 @@ impl Format for Defender {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Option<ApiError> {
-        if !is_json(content_type) {
-            return None;
+        self.from_json(status, &json_body(content_type, body)?)
+    }
+
+    fn default_message(&self, kind: ErrorKind) -> &'static str {
+        match kind {
+            ErrorKind::BadRequest => "General Bad Request error message.",
+            ErrorKind::InvalidRequestBody => "Invalid request body.",
+            ErrorKind::Unauthorized | ErrorKind::TokenExpired => {
+                "Unauthorized (invalid or expired authorization header)."
+            }
+            ErrorKind::InsufficientScope | ErrorKind::Forbidden => {
+                "Forbidden (valid token but insufficient permission for the action)."
+            }
+            ErrorKind::NotFound => "General Not Found error message.",
+            ErrorKind::TooManyRequests => {
+                "Response will represent reaching quota limit either by number of requests or by CPU."
+            }
+            ErrorKind::Internal => "Internal server error. Retry the operation.",
+            other => other.description(),
         }
-        let EnvelopeIn { error: b } = serde_json::from_slice(body).ok()?;
+    }
+}
+
+impl Defender {
+    /// Reads this format's envelope in a JSON error body already parsed.
+    pub(crate) fn from_json(
+        &self,
+        status: StatusCode,
+        json: &serde_json::Value,
+    ) -> Option<ApiError> {
+        let EnvelopeIn { error: b }: EnvelopeIn = envelope(json)?;
         let code = b.code.and_then(JsonCode::into_code);
         let code_str = code.as_ref().map(code_text);
         let inner = b.innererror.unwrap_or(InnerIn {
@@ -225,24 +252,5 @@ impl Format for Defender {
             error = error.with_target(target);
         }
         Some(keep_status(self, error, status))
-    }
-
-    fn default_message(&self, kind: ErrorKind) -> &'static str {
-        match kind {
-            ErrorKind::BadRequest => "General Bad Request error message.",
-            ErrorKind::InvalidRequestBody => "Invalid request body.",
-            ErrorKind::Unauthorized | ErrorKind::TokenExpired => {
-                "Unauthorized (invalid or expired authorization header)."
-            }
-            ErrorKind::InsufficientScope | ErrorKind::Forbidden => {
-                "Forbidden (valid token but insufficient permission for the action)."
-            }
-            ErrorKind::NotFound => "General Not Found error message.",
-            ErrorKind::TooManyRequests => {
-                "Response will represent reaching quota limit either by number of requests or by CPU."
-            }
-            ErrorKind::Internal => "Internal server error. Retry the operation.",
-            other => other.description(),
-        }
     }
 }

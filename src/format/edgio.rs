@@ -3,8 +3,8 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    is_json, json_code, keep_status, message, to_json, Format, JsonCode, JsonCodeRef, Rendered,
-    RequestContext, ViolationIn, ViolationOut, JSON,
+    envelope, json_body, json_code, keep_status, message, to_json, Format, JsonCode, JsonCodeRef,
+    Rendered, RequestContext, ViolationIn, ViolationOut, JSON,
 };
 use crate::error::{ApiError, Code, ErrorKind};
 use crate::media::{self, prefers_xml, Family};
@@ -121,27 +121,11 @@ impl Format for Edgio {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Option<ApiError> {
-        let b = if is_xml(content_type) {
-            read_xml(std::str::from_utf8(body).ok()?)?
-        } else if is_json(content_type) {
-            serde_json::from_slice::<EnvelopeIn>(body).ok()?
-        } else {
-            return None;
-        };
-        let kind = b
-            .kind
-            .as_deref()
-            .and_then(ErrorKind::from_slug)
-            .or_else(|| Edgio::kind_of_status(status))?;
-        let mut error = ApiError::new(kind, b.message)
-            .with_violations(b.errors.into_iter().map(ViolationIn::into_violation));
-        if let Some(code) = b.code.and_then(JsonCode::into_code) {
-            error = error.with_code(code);
+        if is_xml(content_type) {
+            let b = read_xml(std::str::from_utf8(body).ok()?)?;
+            return self.error(status, b);
         }
-        if let Some(target) = b.target {
-            error = error.with_target(target);
-        }
-        Some(keep_status(self, error, status))
+        self.from_json(status, &json_body(content_type, body)?)
     }
 
     fn default_message(&self, kind: ErrorKind) -> &'static str {
@@ -296,6 +280,34 @@ fn unescape(text: &str) -> Option<String> {
     }
     out.push_str(rest);
     Some(out)
+}
+
+impl Edgio {
+    /// Reads this format's envelope in a JSON error body already parsed.
+    pub(crate) fn from_json(
+        &self,
+        status: StatusCode,
+        json: &serde_json::Value,
+    ) -> Option<ApiError> {
+        self.error(status, envelope(json)?)
+    }
+
+    fn error(&self, status: StatusCode, b: EnvelopeIn) -> Option<ApiError> {
+        let kind = b
+            .kind
+            .as_deref()
+            .and_then(ErrorKind::from_slug)
+            .or_else(|| Edgio::kind_of_status(status))?;
+        let mut error = ApiError::new(kind, b.message)
+            .with_violations(b.errors.into_iter().map(ViolationIn::into_violation));
+        if let Some(code) = b.code.and_then(JsonCode::into_code) {
+            error = error.with_code(code);
+        }
+        if let Some(target) = b.target {
+            error = error.with_target(target);
+        }
+        Some(keep_status(self, error, status))
+    }
 }
 
 #[cfg(test)]

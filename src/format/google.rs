@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::grpc;
 use super::{
-    code_text, dotted, is_json, keep_status, message, to_json, undotted, violation, Format,
-    Rendered, RequestContext, JSON,
+    code_text, dotted, envelope, json_body, keep_status, message, to_json, undotted, violation,
+    Format, Rendered, RequestContext, JSON,
 };
 use crate::error::{ApiError, Code, ErrorKind};
 
@@ -64,12 +64,12 @@ const PARTS: [&str; 4] = ["body", "query", "path", "header"];
 
 /// AIP-193's `field` is a path into the request body (`name`, `address.city`): a body location
 /// drops its `body` segment; query, path and header locations keep theirs (`query.page`), and so
-/// does a body location that would otherwise read as one of them (`body.query.q`, `body`).
+/// does a body location that would otherwise read as one of them (`body.query.q`, `body`), or
+/// as no location at all (`body.` for the empty key).
 pub(super) fn field_path(location: &[Cow<'static, str>]) -> String {
+    let keeps_body = |f: &Cow<'static, str>| f.is_empty() || PARTS.contains(&&**f);
     match location.split_first() {
-        Some((first, rest))
-            if first == "body" && rest.first().is_some_and(|f| !PARTS.contains(&&**f)) =>
-        {
+        Some((first, rest)) if first == "body" && rest.first().is_some_and(|f| !keeps_body(f)) => {
             dotted(rest)
         }
         _ => dotted(location),
@@ -258,10 +258,18 @@ impl Format for Google {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Option<ApiError> {
-        if !is_json(content_type) {
-            return None;
-        }
-        let EnvelopeIn { error: b } = serde_json::from_slice(body).ok()?;
+        self.from_json(status, &json_body(content_type, body)?)
+    }
+}
+
+impl Google {
+    /// Reads this format's envelope in a JSON error body already parsed.
+    pub(crate) fn from_json(
+        &self,
+        status: StatusCode,
+        json: &serde_json::Value,
+    ) -> Option<ApiError> {
+        let EnvelopeIn { error: b }: EnvelopeIn = envelope(json)?;
         let declared = StatusCode::from_u16(b.code).unwrap_or(status);
         let info = b.details.iter().find(|d| d.ty == ERROR_INFO);
         let kind = info
@@ -288,5 +296,33 @@ impl Format for Google {
             error = error.with_target(target);
         }
         Some(keep_status(self, error, declared))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_path_reads_back_as_its_location() {
+        for location in [
+            &["body", "name"][..],
+            &["body", "address", "city"],
+            &["query", "page"],
+            &["body", "query", "q"],
+            &["body"],
+            &["body", ""],
+            &["body", "", "a"],
+        ] {
+            let location: Vec<Cow<'static, str>> = location
+                .iter()
+                .map(|s| Cow::Owned((*s).to_owned()))
+                .collect();
+            assert_eq!(
+                field_location(&field_path(&location)),
+                location,
+                "{location:?}"
+            );
+        }
     }
 }

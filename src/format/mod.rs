@@ -225,18 +225,22 @@ macro_rules! forward_format {
 }
 forward_format!(Arc, Box);
 
-/// Tries every built-in format's parser on an error body, most specific envelope first.
+/// Tries every built-in format's parser on an error body, most specific envelope first; a JSON
+/// body is parsed once.
 ///
 /// QRadar, Google, Defender and Problem bodies have distinctive shapes; MSI's `detail` and
-/// Edgio's `Message` come last.
+/// Edgio's `Message` come last. An XML body can only be Edgio's.
 pub fn parse_any(status: StatusCode, content_type: Option<&str>, body: &[u8]) -> Option<ApiError> {
+    let Some(json) = json_body(content_type, body) else {
+        return Edgio.parse(status, content_type, body);
+    };
     QRadar::new()
-        .parse(status, content_type, body)
-        .or_else(|| Google::new().parse(status, content_type, body))
-        .or_else(|| Defender.parse(status, content_type, body))
-        .or_else(|| Problem::new().parse(status, content_type, body))
-        .or_else(|| Msi.parse(status, content_type, body))
-        .or_else(|| Edgio.parse(status, content_type, body))
+        .from_json(status, &json)
+        .or_else(|| Google::new().from_json(status, &json))
+        .or_else(|| Defender.from_json(status, &json))
+        .or_else(|| Problem::new().from_json(status, &json))
+        .or_else(|| Msi.from_json(status, &json))
+        .or_else(|| Edgio.from_json(status, &json))
 }
 
 /// Adds the headers every rendered error carries besides its content type: `Retry-After` when
@@ -354,6 +358,20 @@ pub(crate) fn message<'e, F: Format + ?Sized>(format: &F, error: &'e ApiError) -
 /// A built-in format's body as JSON.
 pub(crate) fn to_json<T: Serialize>(body: &T) -> Vec<u8> {
     serde_json::to_vec(body).expect("an error body of strings and numbers serializes")
+}
+
+/// An error body as JSON, read once, when its content type allows JSON: what every built-in
+/// format's parser starts from.
+pub(crate) fn json_body(content_type: Option<&str>, body: &[u8]) -> Option<serde_json::Value> {
+    if !is_json(content_type) {
+        return None;
+    }
+    serde_json::from_slice(body).ok()
+}
+
+/// One format's envelope in a JSON body: `None` when the body has another shape.
+pub(crate) fn envelope<'v, T: serde::Deserialize<'v>>(json: &'v serde_json::Value) -> Option<T> {
+    T::deserialize(json).ok()
 }
 
 /// True when a body with this content type may be JSON: no content type, `application/json` or

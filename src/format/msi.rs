@@ -2,8 +2,8 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    is_json, json_code, keep_status, message, to_json, violation, Format, JsonCode, JsonCodeRef,
-    Rendered, RequestContext, JSON,
+    envelope, json_body, json_code, keep_status, message, to_json, violation, Format, JsonCode,
+    JsonCodeRef, Rendered, RequestContext, JSON,
 };
 use crate::error::{ApiError, ErrorKind};
 
@@ -180,10 +180,32 @@ impl Format for Msi {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Option<ApiError> {
-        if !is_json(content_type) {
-            return None;
+        self.from_json(status, &json_body(content_type, body)?)
+    }
+
+    fn default_message(&self, kind: ErrorKind) -> &'static str {
+        match kind {
+            ErrorKind::UpstreamTimeout => {
+                "The Upstream Tech timed out when MSI Sent a Request. Check the Hostname/IP."
+            }
+            ErrorKind::UpstreamInvalidCredentials => {
+                "The Upstream Tech credentials were bad credentials/invalid."
+            }
+            ErrorKind::UpstreamQueryInvalid => "The Upstream Tech could not process the request.",
+            ErrorKind::Internal => "MSI Encountered an Internal Service Error.",
+            other => other.description(),
         }
-        let b: EnvelopeIn = serde_json::from_slice(body).ok()?;
+    }
+}
+
+impl Msi {
+    /// Reads this format's envelope in a JSON error body already parsed.
+    pub(crate) fn from_json(
+        &self,
+        status: StatusCode,
+        json: &serde_json::Value,
+    ) -> Option<ApiError> {
+        let b: EnvelopeIn = envelope(json)?;
         let titled = |text: &str| {
             [
                 ErrorKind::UpstreamTimeout,
@@ -226,19 +248,5 @@ impl Format for Msi {
             error = error.with_target(target);
         }
         Some(keep_status(self, error, status))
-    }
-
-    fn default_message(&self, kind: ErrorKind) -> &'static str {
-        match kind {
-            ErrorKind::UpstreamTimeout => {
-                "The Upstream Tech timed out when MSI Sent a Request. Check the Hostname/IP."
-            }
-            ErrorKind::UpstreamInvalidCredentials => {
-                "The Upstream Tech credentials were bad credentials/invalid."
-            }
-            ErrorKind::UpstreamQueryInvalid => "The Upstream Tech could not process the request.",
-            ErrorKind::Internal => "MSI Encountered an Internal Service Error.",
-            other => other.description(),
-        }
     }
 }

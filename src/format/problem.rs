@@ -5,8 +5,8 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    code_text, is_json, json_code, keep_status, message, to_json, violation, Format, JsonCode,
-    JsonCodeRef, Rendered, RequestContext,
+    code_text, envelope, json_body, json_code, keep_status, message, to_json, violation, Format,
+    JsonCode, JsonCodeRef, Rendered, RequestContext,
 };
 use crate::error::{ApiError, Code, ErrorKind, FieldViolation};
 
@@ -211,10 +211,22 @@ impl Format for Problem {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Option<ApiError> {
-        if !is_json(content_type) {
-            return None;
-        }
-        let b: EnvelopeIn = serde_json::from_slice(body).ok()?;
+        self.from_json(status, &json_body(content_type, body)?)
+    }
+
+    fn uses_path(&self) -> bool {
+        self.instance
+    }
+}
+
+impl Problem {
+    /// Reads this format's envelope in a JSON error body already parsed.
+    pub(crate) fn from_json(
+        &self,
+        status: StatusCode,
+        json: &serde_json::Value,
+    ) -> Option<ApiError> {
+        let b: EnvelopeIn = envelope(json)?;
         if b.ty.is_none() && b.title.is_none() {
             return None;
         }
@@ -252,9 +264,5 @@ impl Format for Problem {
             error = error.with_target(target);
         }
         Some(keep_status(self, error, declared))
-    }
-
-    fn uses_path(&self) -> bool {
-        self.instance
     }
 }

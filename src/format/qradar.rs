@@ -2,7 +2,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    is_json, keep_status, message, to_json, Format, JsonCode, Rendered, RequestContext,
+    envelope, json_body, keep_status, message, to_json, Format, JsonCode, Rendered, RequestContext,
     ViolationIn, ViolationOut, JSON,
 };
 use crate::error::{ApiError, Code, ErrorKind};
@@ -258,10 +258,22 @@ impl Format for QRadar {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Option<ApiError> {
-        if !is_json(content_type) {
-            return None;
-        }
-        let b: EnvelopeIn = serde_json::from_slice(body).ok()?;
+        self.from_json(status, &json_body(content_type, body)?)
+    }
+
+    fn default_message(&self, kind: ErrorKind) -> &'static str {
+        kind.description()
+    }
+}
+
+impl QRadar {
+    /// Reads this format's envelope in a JSON error body already parsed.
+    pub(crate) fn from_json(
+        &self,
+        status: StatusCode,
+        json: &serde_json::Value,
+    ) -> Option<ApiError> {
+        let b: EnvelopeIn = envelope(json)?;
         let declared = StatusCode::from_u16(b.http_response.code).unwrap_or(status);
         let number = match b.code {
             Some(JsonCode::Number(n)) => Some(n),
@@ -297,9 +309,5 @@ impl Format for QRadar {
                 _ => Some(error),
             }
         }
-    }
-
-    fn default_message(&self, kind: ErrorKind) -> &'static str {
-        kind.description()
     }
 }
