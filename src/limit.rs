@@ -78,23 +78,10 @@ use crate::BoxError;
 pub trait LimitPolicy {
     /// The largest body, in bytes, allowed for the request with this head.
     fn limit(&self, head: &Parts) -> usize;
-
-    /// The limit for `request`, lending its head only when the policy reads it.
-    #[doc(hidden)]
-    fn limit_of<B>(&self, request: &mut Request<B>) -> usize
-    where
-        Self: Sized,
-    {
-        with_parts(request, |head| self.limit(head))
-    }
 }
 
 impl LimitPolicy for usize {
     fn limit(&self, _head: &Parts) -> usize {
-        *self
-    }
-
-    fn limit_of<B>(&self, _: &mut Request<B>) -> usize {
         *self
     }
 }
@@ -190,7 +177,7 @@ where
     type Later = Infallible;
 
     fn check(&self, request: &mut Request<B>) -> Verdict<usize, Infallible> {
-        let limit = self.policy.limit_of(request);
+        let limit = with_parts(request, |head| self.policy.limit(head));
         let error = match content_length(request.headers()) {
             Ok(Some(length)) if length > u64::try_from(limit).unwrap_or(u64::MAX) => {
                 too_large(length, limit)

@@ -11,7 +11,7 @@ use super::{Principal, TokenError};
 /// The layer itself checks the principal's expiry ([`Principal::expires_at`]) and the scopes
 /// the request requires, so a validator only answers *who is this*.
 ///
-/// Implemented for [`StaticTokens`], for `Arc<V>` and for closures
+/// Implemented for [`StaticTokens`](super::StaticTokens), for `Arc<V>` and for closures
 /// `Fn(&str) -> Result<Principal, TokenError>`:
 ///
 /// ```

@@ -2,7 +2,7 @@
 //! [`Validate`], and one future, [`ResponseFuture`].
 //!
 //! A check takes the request and gives it back (possibly with a new body), rejects it with an
-//! [`ApiError`], or — for a check that cannot answer at once, such as a token
+//! [`ApiError`](crate::ApiError), or — for a check that cannot answer at once, such as a token
 //! introspected by a server or a body that must be read — hands back a future that does one of
 //! the two later. A check that answers at once costs no extra poll, no clone of the inner
 //! service and no allocation: its waiting future cannot be built, so the
@@ -11,140 +11,54 @@
 //! tower-http's `ValidateRequest` and `AsyncAuthorizeRequest` are the model; the difference is
 //! that a rejection stays data until the response is built, so that an
 //! `ErrorEnvelopeLayer` above renders it in its format.
+//!
+//! The check trait is sealed: only the crate's layers implement it. A check of your own is a
+//! tower-http `ValidateRequest` (or any middleware) that answers with
+//! [`error_response`](crate::format::error_response): the envelope above renders the
+//! `ApiError` it carries in its format.
+//!
+//! ```
+//! use http::{Request, Response, StatusCode};
+//! use http_body_util::{BodyExt, Full};
+//! use bytes::Bytes;
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_envelope::{format::error_response, ApiError, ErrorEnvelopeLayer, ErrorKind};
+//!
+//! # tokio_test::block_on(async {
+//! // A check of one's own: no `X-Tenant` header, no entry.
+//! let svc = ServiceBuilder::new()
+//!     .layer(ErrorEnvelopeLayer::defender())
+//!     .service_fn(|request: Request<Full<Bytes>>| async move {
+//!         if !request.headers().contains_key("x-tenant") {
+//!             let error = ApiError::new(ErrorKind::Forbidden, "X-Tenant is required");
+//!             return Ok::<_, std::convert::Infallible>(error_response(error).map(Full::new));
+//!         }
+//!         Ok(Response::new(Full::new(Bytes::from("ok"))))
+//!     });
+//! let response = svc.oneshot(Request::new(Full::default())).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::FORBIDDEN);
+//! let body = response.into_body().collect().await.unwrap().to_bytes();
+//! let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+//! assert_eq!(json["error"]["message"], "X-Tenant is required");
+//! # });
+//! ```
 
-use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use http::header::{HeaderMap, HeaderValue, WWW_AUTHENTICATE};
 use http::request::Parts;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::body::ResponseBody;
-use crate::error::ApiError;
-use crate::format::{tagged_response, X_REQUEST_ID};
 
-/// A validator: decides, from the request, whether it reaches the inner service `S`.
-///
-/// Hidden: it appears in the bounds of [`Validate`]'s `Service` impl, and only the crate
-/// implements it.
-///
-/// A check reads the request in place ([`Check::check`]), so that a passing request is moved
-/// no more than the inner service call moves it; only a check that changes the body
-/// ([`Check::pass`]) or waits ([`Check::wait`]) takes it.
-#[doc(hidden)]
-pub trait Check<S, B> {
-    /// The request body the inner service receives.
-    type Body;
-    /// What [`Check::check`] learned that [`Check::pass`] needs (a body limit, say).
-    type Pass;
-    /// What [`Check::check`] starts when the answer comes later; [`Infallible`] for a check
-    /// that always answers at once.
-    type Later: Start<S, B, Self::Body>;
+mod core;
 
-    /// Checks `request` in place.
-    fn check(&self, request: &mut Request<B>) -> Verdict<Self::Pass, Self::Later>;
-
-    /// The passing request as the inner service receives it.
-    fn pass(&self, pass: Self::Pass, request: Request<B>) -> Request<Self::Body>;
-}
-
-/// An answer that comes later: started with the request (body `B`) and the ready inner service,
-/// it resolves to that service and the request as the inner service receives it (body `Out`),
-/// or to a rejection.
-#[doc(hidden)]
-pub trait Start<S, B, Out> {
-    /// The waiting future.
-    type Wait: Future<Output = Result<(S, Request<Out>), Rejection>>;
-
-    /// Starts waiting. `inner` is the service `poll_ready` readied: the future takes it, leaving
-    /// a clone behind (the tower-safe way; see [`take_ready`]).
-    fn start(self, request: Request<B>, inner: &mut S) -> Self::Wait;
-}
-
-/// A check that always answers at once never starts a wait: its future cannot be built.
-impl<S, B, Out> Start<S, B, Out> for Infallible {
-    type Wait = Never<Result<(S, Request<Out>), Rejection>>;
-
-    fn start(self, _: Request<B>, _: &mut S) -> Self::Wait {
-        match self {}
-    }
-}
-
-/// What [`Check::check`] decided.
-#[doc(hidden)]
-pub enum Verdict<P, L> {
-    /// The request goes on to the inner service.
-    Pass(P),
-    /// The request is answered with this error.
-    Reject(Rejection),
-    /// The answer comes later.
-    Wait(L),
-}
-
-/// The waiting future of a check that always answers at once: it cannot be built.
-#[doc(hidden)]
-pub struct Never<T> {
-    never: Infallible,
-    _output: PhantomData<fn() -> T>,
-}
-
-impl<T> Future for Never<T> {
-    type Output = T;
-
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<T> {
-        match self.never {}
-    }
-}
-
-/// A check's refusal: the error, the challenge for an authentication failure, and the request's
-/// raw correlation id (validated only if the rejection is rendered on its own).
-#[doc(hidden)]
-pub struct Rejection {
-    error: ApiError,
-    challenge: Option<HeaderValue>,
-    request_id: Option<HeaderValue>,
-}
-
-impl Rejection {
-    /// Rejects the request whose headers are `headers` with `error`.
-    pub(crate) fn new(error: ApiError, headers: &HeaderMap) -> Self {
-        Self {
-            error,
-            challenge: None,
-            request_id: headers.get(X_REQUEST_ID).cloned(),
-        }
-    }
-
-    /// Adds a `WWW-Authenticate` challenge.
-    pub(crate) fn with_challenge(mut self, challenge: HeaderValue) -> Self {
-        self.challenge = Some(challenge);
-        self
-    }
-
-    /// The tagged response: the error in the extensions (rendered by an envelope above) and an
-    /// RFC 9457 body rendered only if it is read.
-    pub(crate) fn into_response<B>(self) -> Response<ResponseBody<B>> {
-        let mut response = tagged_response(self.error, self.request_id.as_ref());
-        if let Some(challenge) = self.challenge {
-            response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
-        }
-        response
-    }
-}
-
-impl fmt::Debug for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Rejection")
-            .field("error", &self.error)
-            .finish_non_exhaustive()
-    }
-}
+pub(crate) use self::core::{Check, Rejection, Start, Verdict};
 
 /// The service of every validator layer: runs the layer's check, then the inner service.
 ///

@@ -193,7 +193,7 @@ impl Format for Defender {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Option<ApiError> {
-        self.from_json(status, &json_body(content_type, body)?)
+        self.read_json(status, &json_body(content_type, body)?)
     }
 
     fn default_message(&self, kind: ErrorKind) -> &'static str {
@@ -218,7 +218,7 @@ impl Format for Defender {
 
 impl Defender {
     /// Reads this format's envelope in a JSON error body already parsed.
-    pub(crate) fn from_json(
+    pub(crate) fn read_json(
         &self,
         status: StatusCode,
         json: &serde_json::Value,

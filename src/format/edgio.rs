@@ -125,7 +125,7 @@ impl Format for Edgio {
             let b = read_xml(std::str::from_utf8(body).ok()?)?;
             return self.error(status, b);
         }
-        self.from_json(status, &json_body(content_type, body)?)
+        self.read_json(status, &json_body(content_type, body)?)
     }
 
     fn default_message(&self, kind: ErrorKind) -> &'static str {
@@ -284,7 +284,7 @@ fn unescape(text: &str) -> Option<String> {
 
 impl Edgio {
     /// Reads this format's envelope in a JSON error body already parsed.
-    pub(crate) fn from_json(
+    pub(crate) fn read_json(
         &self,
         status: StatusCode,
         json: &serde_json::Value,

@@ -258,13 +258,13 @@ impl Format for Google {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Option<ApiError> {
-        self.from_json(status, &json_body(content_type, body)?)
+        self.read_json(status, &json_body(content_type, body)?)
     }
 }
 
 impl Google {
     /// Reads this format's envelope in a JSON error body already parsed.
-    pub(crate) fn from_json(
+    pub(crate) fn read_json(
         &self,
         status: StatusCode,
         json: &serde_json::Value,

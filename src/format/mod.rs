@@ -235,12 +235,12 @@ pub fn parse_any(status: StatusCode, content_type: Option<&str>, body: &[u8]) ->
         return Edgio.parse(status, content_type, body);
     };
     QRadar::new()
-        .from_json(status, &json)
-        .or_else(|| Google::new().from_json(status, &json))
-        .or_else(|| Defender.from_json(status, &json))
-        .or_else(|| Problem::new().from_json(status, &json))
-        .or_else(|| Msi.from_json(status, &json))
-        .or_else(|| Edgio.from_json(status, &json))
+        .read_json(status, &json)
+        .or_else(|| Google::new().read_json(status, &json))
+        .or_else(|| Defender.read_json(status, &json))
+        .or_else(|| Problem::new().read_json(status, &json))
+        .or_else(|| Msi.read_json(status, &json))
+        .or_else(|| Edgio.read_json(status, &json))
 }
 
 /// Adds the headers every rendered error carries besides its content type: `Retry-After` when

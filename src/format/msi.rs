@@ -36,7 +36,6 @@ pub struct Msi;
 
 impl Msi {
     /// The title of a 427 for an upstream kind.
-    #[doc(hidden)]
     pub fn title(kind: ErrorKind) -> Option<&'static str> {
         match kind {
             ErrorKind::UpstreamTimeout => Some("Upstream Tech Timed Out"),
@@ -180,7 +179,7 @@ impl Format for Msi {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Option<ApiError> {
-        self.from_json(status, &json_body(content_type, body)?)
+        self.read_json(status, &json_body(content_type, body)?)
     }
 
     fn default_message(&self, kind: ErrorKind) -> &'static str {
@@ -200,7 +199,7 @@ impl Format for Msi {
 
 impl Msi {
     /// Reads this format's envelope in a JSON error body already parsed.
-    pub(crate) fn from_json(
+    pub(crate) fn read_json(
         &self,
         status: StatusCode,
         json: &serde_json::Value,

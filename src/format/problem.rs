@@ -211,7 +211,7 @@ impl Format for Problem {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Option<ApiError> {
-        self.from_json(status, &json_body(content_type, body)?)
+        self.read_json(status, &json_body(content_type, body)?)
     }
 
     fn uses_path(&self) -> bool {
@@ -221,7 +221,7 @@ impl Format for Problem {
 
 impl Problem {
     /// Reads this format's envelope in a JSON error body already parsed.
-    pub(crate) fn from_json(
+    pub(crate) fn read_json(
         &self,
         status: StatusCode,
         json: &serde_json::Value,

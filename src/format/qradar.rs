@@ -41,7 +41,6 @@ impl QRadar {
 
     /// QRadar's numeric code for a kind answered with `status` (observed QRadar codes; other
     /// kinds the status number).
-    #[doc(hidden)]
     pub fn code(kind: ErrorKind, status: StatusCode) -> i64 {
         match kind {
             ErrorKind::MissingParameter => 8,
@@ -90,7 +89,6 @@ impl QRadar {
     }
 
     /// QRadar's `http_response.message` for a status: the text of the QRadar error table, exactly.
-    #[doc(hidden)]
     pub fn http_message(status: StatusCode) -> Option<&'static str> {
         Some(match status.as_u16() {
             300 => "The requested resource corresponds to any one of a set of representations, each with its own specific location.",
@@ -258,7 +256,7 @@ impl Format for QRadar {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Option<ApiError> {
-        self.from_json(status, &json_body(content_type, body)?)
+        self.read_json(status, &json_body(content_type, body)?)
     }
 
     fn default_message(&self, kind: ErrorKind) -> &'static str {
@@ -268,7 +266,7 @@ impl Format for QRadar {
 
 impl QRadar {
     /// Reads this format's envelope in a JSON error body already parsed.
-    pub(crate) fn from_json(
+    pub(crate) fn read_json(
         &self,
         status: StatusCode,
         json: &serde_json::Value,
