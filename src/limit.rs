@@ -27,7 +27,7 @@
 //! use std::convert::Infallible;
 //! use tower::{ServiceBuilder, ServiceExt};
 //! use tower_envelope::{ApiError, BodyLimitLayer, ErrorKind};
-//! use tower_envelope::limit::Limited;
+//! use http_body_util::Limited;
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let service = ServiceBuilder::new()
@@ -56,20 +56,16 @@
 //! ```
 
 use std::convert::Infallible;
-use std::fmt;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::request::Parts;
 use http::{HeaderMap, Request};
-use http_body::{Body, Frame, SizeHint};
-use pin_project_lite::pin_project;
+use http_body::Body;
+use http_body_util::Limited;
 use tower_layer::Layer;
 
 use crate::check::{with_parts, Check, Rejection, Validate, Verdict};
 use crate::error::{echo, ApiError, ErrorKind};
-use crate::BoxError;
 
 /// Chooses the body limit of a request from its head.
 ///
@@ -203,54 +199,6 @@ where
     }
 }
 
-pin_project! {
-    /// The request body behind a [`BodyLimitLayer`]: fails with
-    /// [`http_body_util::LengthLimitError`] once more than the limit is read, so that axum's body
-    /// extractors answer 413.
-    pub struct Limited<B> {
-        #[pin]
-        inner: http_body_util::Limited<B>,
-    }
-}
-
-impl<B> Limited<B> {
-    /// Limits `body` to `limit` bytes.
-    pub fn new(body: B, limit: usize) -> Self {
-        Self {
-            inner: http_body_util::Limited::new(body, limit),
-        }
-    }
-}
-
-impl<B> fmt::Debug for Limited<B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Limited")
-    }
-}
-
-impl<B: Body> Body for Limited<B>
-where
-    B::Error: Into<BoxError>,
-{
-    type Data = B::Data;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<B::Data>, BoxError>>> {
-        self.project().inner.poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
 /// The 413 for a declared length over the limit (Defender's `MaximumBatchSizeExceeded` wording).
 pub(crate) fn too_large(length: u64, limit: usize) -> ApiError {
     ApiError::new(
@@ -296,28 +244,6 @@ impl From<InvalidContentLength> for ApiError {
 /// §8.6 allows `42, 42`) count as one. Borrows the headers; allocates only to report a
 /// malformed value.
 pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidContentLength> {
-    // Fast paths: no value (a request without a body), or one value of 1 to 19 plain digits,
-    // the only form a well-behaved client sends.
-    match crate::headers::single(headers, &CONTENT_LENGTH) {
-        Ok(None) => Ok(None),
-        Ok(Some(value)) => {
-            let digits = value.as_bytes();
-            if (1..=19).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) {
-                Ok(Some(
-                    digits
-                        .iter()
-                        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')),
-                ))
-            } else {
-                every_content_length(headers)
-            }
-        }
-        Err(()) => every_content_length(headers),
-    }
-}
-
-/// The declared body length read from every `Content-Length` value, element by element.
-fn every_content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidContentLength> {
     let mut length = None;
     for value in headers.get_all(CONTENT_LENGTH) {
         let malformed =

@@ -618,11 +618,9 @@ async fn an_outer_body_limit_while_verifying_is_payload_too_large() {
     let service = ServiceBuilder::new()
         .layer(BodyLimitLayer::new(8))
         .layer(ContentTypeLayer::json().verify_json(1024))
-        .service_fn(
-            |_: Request<RequestBody<tower_envelope::limit::Limited<Body>>>| {
-                ready(Ok::<_, Infallible>(Response::new(Full::<Bytes>::default())))
-            },
-        );
+        .service_fn(|_: Request<RequestBody<http_body_util::Limited<Body>>>| {
+            ready(Ok::<_, Infallible>(Response::new(Full::<Bytes>::default())))
+        });
     let response = service
         .oneshot(chunked("application/json", r#"{"a":"xxxxxxxx"}"#, 4, None))
         .await

@@ -18,10 +18,10 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use http_body::Frame;
+use http_body_util::Limited;
 use http_body_util::{BodyExt, Full, LengthLimitError, StreamBody};
 use serde_json::Value;
 use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
-use tower_envelope::limit::Limited;
 use tower_envelope::{ApiError, BodyLimitLayer, ErrorEnvelopeLayer, ErrorKind};
 
 const LIMIT: usize = 4096;

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::Limited;
 use http_body_util::{BodyExt, Full, LengthLimitError};
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
@@ -30,7 +31,6 @@ use tower_envelope::content_type::RequestBody;
 use tower_envelope::format::{
     Defender, Edgio, Format, Google, Msi, Problem, QRadar, RequestContext,
 };
-use tower_envelope::limit::Limited;
 use tower_envelope::{
     ApiError, BodyLimitLayer, Code, ContentTypeLayer, ErrorEnvelopeLayer, ErrorKind, FieldViolation,
 };

@@ -27,13 +27,13 @@ use http::header::{
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
+use http_body_util::Limited;
 use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
 use tower_envelope::content_type::RequestBody;
 use tower_envelope::error::{MAX_ECHO_LEN, MAX_MESSAGE_LEN};
 use tower_envelope::format::{
     Defender, Edgio, Format, Google, Msi, Problem, QRadar, REQUEST_ID_HEADER,
 };
-use tower_envelope::limit::Limited;
 use tower_envelope::{
     ApiError, AuthTokenLayer, BodyLimitLayer, ContentTypeLayer, ErrorEnvelopeLayer, Scheme,
     StaticTokens, TokenError, TokenValidator, UrlEncodingLayer,

@@ -173,7 +173,7 @@ impl ContentTypeLayer {
     ///   without reading the body; a streamed body over `max_bytes`: the same, once the bound is
     ///   passed;
     /// - a body that fails to be read: [`ErrorKind::BadRequest`] (400); or, when the failure is
-    ///   an outer [`Limited`](crate::limit::Limited)'s [`LengthLimitError`](http_body_util::LengthLimitError) (a
+    ///   an outer [`Limited`](http_body_util::Limited)'s [`LengthLimitError`](http_body_util::LengthLimitError) (a
     ///   [`BodyLimitLayer`](crate::BodyLimitLayer) above this layer),
     ///   [`ErrorKind::PayloadTooLarge`] with the format's default message, since the outer limit
     ///   is not known here.

@@ -5,7 +5,7 @@
 //!   ([`Format::error_schema`](crate::Format::error_schema)): the members it renders, which of
 //!   them it always renders, their types, the status member's value per response.
 //! - [`ErrorResponses`] is built from the format and the same layer values that build the stack
-//!   ([`DescribeErrors`]), and adds to each operation of a `utoipa` [`OpenApi`] document the
+//!   ([`DescribeErrors`]), and adds to each operation of a `utoipa` `OpenApi` document the
 //!   responses those layers can answer: 401/403 with `WWW-Authenticate` where an
 //!   [`AuthTokenLayer`](crate::AuthTokenLayer) guards the route, 400 `InvalidUrl`, 415, 413,
 //!   411 or 406 as the [`ContentTypeLayer`](crate::ContentTypeLayer) and
@@ -53,7 +53,5 @@ mod schema;
 
 pub use describe::{DescribeErrors, Errors, ExtractorErrors, Unrouted};
 pub use responses::ErrorResponses;
+pub use schema::ErrorSchema;
 pub(crate) use schema::{defender, edgio, google, msi, problem, qradar};
-pub use schema::{ErrorSchema, KindMember};
-
-pub use utoipa::openapi::OpenApi;

@@ -25,7 +25,7 @@ pub struct ErrorSchema {
 
 /// A member whose value follows from the error's kind alone (its path of object keys), and the
 /// function giving that value ([`ErrorSchema::with_kind_member`]).
-pub type KindMember = (&'static [&'static str], fn(ErrorKind) -> &'static str);
+pub(crate) type KindMember = (&'static [&'static str], fn(ErrorKind) -> &'static str);
 
 impl ErrorSchema {
     /// A component named `name` with the JSON Schema `schema` (a JSON Schema 2020-12 object, as
@@ -59,7 +59,7 @@ impl ErrorSchema {
     }
 
     /// The path of the member that follows from the kind, and the function giving its value.
-    pub fn kind_member(&self) -> Option<KindMember> {
+    pub(crate) fn kind_member(&self) -> Option<KindMember> {
         self.kind_member
     }
 

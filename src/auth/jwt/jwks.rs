@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+
 use std::time::Duration;
 
 use super::cache::Cache;
@@ -160,6 +160,10 @@ impl<F> Clone for JwksValidator<F> {
     }
 }
 
+/// The future of [`JwksValidator`]: ready at once for a cached key, otherwise waiting for the
+/// key set to be fetched.
+type JwksFuture = Pin<Box<dyn Future<Output = Result<Principal, TokenError>> + Send>>;
+
 impl<F: JwksFetcher> AsyncTokenValidator for JwksValidator<F> {
     type Future = JwksFuture;
 
@@ -167,21 +171,24 @@ impl<F: JwksFetcher> AsyncTokenValidator for JwksValidator<F> {
         self.cache.start_refresher();
         let header = match header(token, &self.rules) {
             Ok(header) => header,
-            Err(invalid) => return JwksFuture::ready(Err(invalid.into())),
+            Err(invalid) => return Box::pin(std::future::ready(Err(invalid.into()))),
         };
         let keys = self.cache.keys();
         if let Some(key) = keys.find(header.kid.as_deref()) {
-            return JwksFuture::ready(verify(token, header.alg, key, &self.rules));
-        }
-        JwksFuture {
-            state: FutureState::Fetching(Box::pin(unknown_kid(
-                Arc::clone(&self.cache),
-                Arc::clone(&self.rules),
-                token.into(),
+            return Box::pin(std::future::ready(verify(
+                token,
                 header.alg,
-                header.kid,
-            ))),
+                key,
+                &self.rules,
+            )));
         }
+        Box::pin(unknown_kid(
+            Arc::clone(&self.cache),
+            Arc::clone(&self.rules),
+            token.into(),
+            header.alg,
+            header.kid,
+        ))
     }
 }
 
@@ -227,48 +234,5 @@ impl<F: fmt::Debug> fmt::Debug for JwksValidator<F> {
             .field("keys", &*self.cache.keys())
             .field("rules", &self.rules)
             .finish()
-    }
-}
-
-/// The future of [`JwksValidator`]: ready at once for a cached key, otherwise waiting for the
-/// key set to be fetched.
-pub struct JwksFuture {
-    state: FutureState,
-}
-
-type Fetching = Pin<Box<dyn Future<Output = Result<Principal, TokenError>> + Send>>;
-
-enum FutureState {
-    Ready(Option<Result<Principal, TokenError>>),
-    Fetching(Fetching),
-}
-
-impl JwksFuture {
-    fn ready(result: Result<Principal, TokenError>) -> Self {
-        Self {
-            state: FutureState::Ready(Some(result)),
-        }
-    }
-}
-
-impl Future for JwksFuture {
-    type Output = Result<Principal, TokenError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.state {
-            FutureState::Ready(result) => {
-                Poll::Ready(result.take().expect("JwksFuture polled after completion"))
-            }
-            FutureState::Fetching(future) => future.as_mut().poll(cx),
-        }
-    }
-}
-
-impl fmt::Debug for JwksFuture {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self.state {
-            FutureState::Ready(_) => "JwksFuture::Ready",
-            FutureState::Fetching(_) => "JwksFuture::Fetching",
-        })
     }
 }

@@ -115,8 +115,8 @@ mod verify;
 pub use fetch::{HttpFetcher, JwksFetcher, DEFAULT_MAX_JWKS_SIZE};
 pub use fixed::JwtValidator;
 pub use jwks::{
-    Jwks, JwksFuture, JwksValidator, DEFAULT_FETCH_TIMEOUT, DEFAULT_MAX_WAIT,
-    DEFAULT_REFETCH_INTERVAL, DEFAULT_REFRESH_INTERVAL,
+    Jwks, JwksValidator, DEFAULT_FETCH_TIMEOUT, DEFAULT_MAX_WAIT, DEFAULT_REFETCH_INTERVAL,
+    DEFAULT_REFRESH_INTERVAL,
 };
 pub use keys::KeySet;
 pub use verify::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN};
