@@ -59,6 +59,25 @@ use ::axum::response::{IntoResponse, Response};
 use crate::error::ApiError;
 use crate::format::error_response;
 
+/// `Deref` and `DerefMut` to the value an extractor holds, as axum's extractors have them.
+macro_rules! deref_to_inner {
+    ($extractor:ident) => {
+        impl<T> std::ops::Deref for $extractor<T> {
+            type Target = T;
+
+            fn deref(&self) -> &T {
+                &self.0
+            }
+        }
+
+        impl<T> std::ops::DerefMut for $extractor<T> {
+            fn deref_mut(&mut self) -> &mut T {
+                &mut self.0
+            }
+        }
+    };
+}
+
 mod json;
 mod path;
 mod query;

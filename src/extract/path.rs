@@ -150,16 +150,4 @@ fn expected(name: &str, expected_type: &str) -> ApiError {
     )
 }
 
-impl<T> std::ops::Deref for Path<T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T> std::ops::DerefMut for Path<T> {
-    fn deref_mut(&mut self) -> &mut T {
-        &mut self.0
-    }
-}
+deref_to_inner!(Path);

@@ -81,16 +81,4 @@ fn query_error(query: &str, path: &FieldPath, message: &str) -> ApiError {
     })
 }
 
-impl<T> std::ops::Deref for Query<T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T> std::ops::DerefMut for Query<T> {
-    fn deref_mut(&mut self) -> &mut T {
-        &mut self.0
-    }
-}
+deref_to_inner!(Query);

@@ -3,8 +3,8 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    code_text, dotted, envelope, json_body, keep_status, message, to_json, undotted, violation,
-    Format, JsonCode, Rendered, RequestContext,
+    code_text, dotted, envelope, keep_status, message, to_json, undotted, violation, Format,
+    JsonCode, Rendered, RequestContext,
 };
 use crate::error::{ApiError, Code, ErrorKind};
 
@@ -153,8 +153,36 @@ struct InnerIn {
 }
 
 impl Format for Defender {
-    fn status(&self, error: &ApiError) -> StatusCode {
-        error.status()
+    fn parse_json(&self, status: StatusCode, json: &serde_json::Value) -> Option<ApiError> {
+        let EnvelopeIn { error: b }: EnvelopeIn = envelope(json)?;
+        let code = b.code.and_then(JsonCode::into_code);
+        let code_str = code.as_ref().map(code_text);
+        let inner = b.innererror.unwrap_or(InnerIn {
+            code: None,
+            target: None,
+        });
+        let kind = inner
+            .code
+            .as_deref()
+            .and_then(ErrorKind::from_name)
+            .or_else(|| code_str.as_deref().and_then(Defender::kind_of))
+            .or_else(|| ErrorKind::from_status(status))?;
+        let explicit = match code {
+            Some(Code::Text(ref t)) if t == Defender::code(kind) => None,
+            other => other,
+        };
+        let mut error = ApiError::new(kind, b.message).with_violations(
+            b.details
+                .into_iter()
+                .map(|d| violation(undotted(&d.target), d.message, d.code)),
+        );
+        if let Some(code) = explicit {
+            error = error.with_code(code);
+        }
+        if let Some(target) = inner.target {
+            error = error.with_target(target);
+        }
+        Some(keep_status(self, error, status))
     }
 
     fn render(&self, error: &ApiError, cx: &RequestContext<'_>) -> Rendered {
@@ -187,15 +215,6 @@ impl Format for Defender {
         Some(crate::openapi::defender())
     }
 
-    fn parse(
-        &self,
-        status: StatusCode,
-        content_type: Option<&str>,
-        body: &[u8],
-    ) -> Option<ApiError> {
-        self.read_json(status, &json_body(content_type, body)?)
-    }
-
     fn default_message(&self, kind: ErrorKind) -> &'static str {
         match kind {
             ErrorKind::BadRequest => "General Bad Request error message.",
@@ -213,44 +232,5 @@ impl Format for Defender {
             ErrorKind::Internal => "Internal server error. Retry the operation.",
             other => other.description(),
         }
-    }
-}
-
-impl Defender {
-    /// Reads this format's envelope in a JSON error body already parsed.
-    pub(crate) fn read_json(
-        &self,
-        status: StatusCode,
-        json: &serde_json::Value,
-    ) -> Option<ApiError> {
-        let EnvelopeIn { error: b }: EnvelopeIn = envelope(json)?;
-        let code = b.code.and_then(JsonCode::into_code);
-        let code_str = code.as_ref().map(code_text);
-        let inner = b.innererror.unwrap_or(InnerIn {
-            code: None,
-            target: None,
-        });
-        let kind = inner
-            .code
-            .as_deref()
-            .and_then(ErrorKind::from_name)
-            .or_else(|| code_str.as_deref().and_then(Defender::kind_of))
-            .or_else(|| ErrorKind::from_status(status))?;
-        let explicit = match code {
-            Some(Code::Text(ref t)) if t == Defender::code(kind) => None,
-            other => other,
-        };
-        let mut error = ApiError::new(kind, b.message).with_violations(
-            b.details
-                .into_iter()
-                .map(|d| violation(undotted(&d.target), d.message, d.code)),
-        );
-        if let Some(code) = explicit {
-            error = error.with_code(code);
-        }
-        if let Some(target) = inner.target {
-            error = error.with_target(target);
-        }
-        Some(keep_status(self, error, status))
     }
 }

@@ -45,6 +45,24 @@ impl Edgio {
     fn kind_of_status(status: StatusCode) -> Option<ErrorKind> {
         ErrorKind::from_status(status)
     }
+
+    /// The error an envelope read from XML or JSON describes.
+    fn error(&self, status: StatusCode, b: EnvelopeIn) -> Option<ApiError> {
+        let kind = b
+            .kind
+            .as_deref()
+            .and_then(ErrorKind::from_slug)
+            .or_else(|| Edgio::kind_of_status(status))?;
+        let mut error = ApiError::new(kind, b.message)
+            .with_violations(b.errors.into_iter().map(ViolationIn::into_violation));
+        if let Some(code) = b.code.and_then(JsonCode::into_code) {
+            error = error.with_code(code);
+        }
+        if let Some(target) = b.target {
+            error = error.with_target(target);
+        }
+        Some(keep_status(self, error, status))
+    }
 }
 
 #[derive(Serialize)]
@@ -76,6 +94,10 @@ struct EnvelopeIn {
 }
 
 impl Format for Edgio {
+    fn parse_json(&self, status: StatusCode, json: &serde_json::Value) -> Option<ApiError> {
+        self.error(status, envelope(json)?)
+    }
+
     fn status(&self, error: &ApiError) -> StatusCode {
         if let Some(status) = error.status_override() {
             return status;
@@ -125,7 +147,7 @@ impl Format for Edgio {
             let b = read_xml(std::str::from_utf8(body).ok()?)?;
             return self.error(status, b);
         }
-        self.read_json(status, &json_body(content_type, body)?)
+        self.parse_json(status, &json_body(content_type, body)?)
     }
 
     fn default_message(&self, kind: ErrorKind) -> &'static str {
@@ -280,34 +302,6 @@ fn unescape(text: &str) -> Option<String> {
     }
     out.push_str(rest);
     Some(out)
-}
-
-impl Edgio {
-    /// Reads this format's envelope in a JSON error body already parsed.
-    pub(crate) fn read_json(
-        &self,
-        status: StatusCode,
-        json: &serde_json::Value,
-    ) -> Option<ApiError> {
-        self.error(status, envelope(json)?)
-    }
-
-    fn error(&self, status: StatusCode, b: EnvelopeIn) -> Option<ApiError> {
-        let kind = b
-            .kind
-            .as_deref()
-            .and_then(ErrorKind::from_slug)
-            .or_else(|| Edgio::kind_of_status(status))?;
-        let mut error = ApiError::new(kind, b.message)
-            .with_violations(b.errors.into_iter().map(ViolationIn::into_violation));
-        if let Some(code) = b.code.and_then(JsonCode::into_code) {
-            error = error.with_code(code);
-        }
-        if let Some(target) = b.target {
-            error = error.with_target(target);
-        }
-        Some(keep_status(self, error, status))
-    }
 }
 
 #[cfg(test)]

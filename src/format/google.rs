@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::grpc;
 use super::{
-    code_text, dotted, envelope, json_body, keep_status, message, to_json, undotted, violation,
-    Format, Rendered, RequestContext, JSON,
+    code_text, dotted, envelope, keep_status, message, to_json, undotted, violation, Format,
+    Rendered, RequestContext, JSON,
 };
 use crate::error::{ApiError, Code, ErrorKind};
 
@@ -200,8 +200,34 @@ struct FieldViolationIn {
 }
 
 impl Format for Google {
-    fn status(&self, error: &ApiError) -> StatusCode {
-        error.status()
+    fn parse_json(&self, status: StatusCode, json: &serde_json::Value) -> Option<ApiError> {
+        let EnvelopeIn { error: b }: EnvelopeIn = envelope(json)?;
+        let declared = StatusCode::from_u16(b.code).unwrap_or(status);
+        let info = b.details.iter().find(|d| d.ty == ERROR_INFO);
+        let kind = info
+            .and_then(|d| d.reason.as_deref())
+            .and_then(|r| ErrorKind::from_slug(&r.to_ascii_lowercase()))
+            .or_else(|| ErrorKind::from_status(declared))?;
+        if b.status.is_empty() {
+            return None;
+        }
+        let metadata = info.and_then(|d| d.metadata.as_ref());
+        let code = metadata.and_then(|m| m.code.clone()).map(Code::from);
+        let target = metadata.and_then(|m| m.target.clone());
+        let violations = b
+            .details
+            .into_iter()
+            .filter(|d| d.ty == BAD_REQUEST)
+            .flat_map(|d| d.field_violations)
+            .map(|v| violation(field_location(&v.field), v.description, v.reason));
+        let mut error = ApiError::new(kind, b.message).with_violations(violations);
+        if let Some(code) = code {
+            error = error.with_code(code);
+        }
+        if let Some(target) = target {
+            error = error.with_target(target);
+        }
+        Some(keep_status(self, error, declared))
     }
 
     fn render(&self, error: &ApiError, cx: &RequestContext<'_>) -> Rendered {
@@ -250,52 +276,6 @@ impl Format for Google {
     #[cfg(feature = "utoipa")]
     fn error_schema(&self) -> Option<crate::openapi::ErrorSchema> {
         Some(crate::openapi::google(&self.domain))
-    }
-
-    fn parse(
-        &self,
-        status: StatusCode,
-        content_type: Option<&str>,
-        body: &[u8],
-    ) -> Option<ApiError> {
-        self.read_json(status, &json_body(content_type, body)?)
-    }
-}
-
-impl Google {
-    /// Reads this format's envelope in a JSON error body already parsed.
-    pub(crate) fn read_json(
-        &self,
-        status: StatusCode,
-        json: &serde_json::Value,
-    ) -> Option<ApiError> {
-        let EnvelopeIn { error: b }: EnvelopeIn = envelope(json)?;
-        let declared = StatusCode::from_u16(b.code).unwrap_or(status);
-        let info = b.details.iter().find(|d| d.ty == ERROR_INFO);
-        let kind = info
-            .and_then(|d| d.reason.as_deref())
-            .and_then(|r| ErrorKind::from_slug(&r.to_ascii_lowercase()))
-            .or_else(|| ErrorKind::from_status(declared))?;
-        if b.status.is_empty() {
-            return None;
-        }
-        let metadata = info.and_then(|d| d.metadata.as_ref());
-        let code = metadata.and_then(|m| m.code.clone()).map(Code::from);
-        let target = metadata.and_then(|m| m.target.clone());
-        let violations = b
-            .details
-            .into_iter()
-            .filter(|d| d.ty == BAD_REQUEST)
-            .flat_map(|d| d.field_violations)
-            .map(|v| violation(field_location(&v.field), v.description, v.reason));
-        let mut error = ApiError::new(kind, b.message).with_violations(violations);
-        if let Some(code) = code {
-            error = error.with_code(code);
-        }
-        if let Some(target) = target {
-            error = error.with_target(target);
-        }
-        Some(keep_status(self, error, declared))
     }
 }
 

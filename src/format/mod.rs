@@ -150,20 +150,34 @@ impl Rendered {
 /// `Arc<dyn Format>` or `Box<dyn Format>` at the cost of one indirect call per *error*, never per
 /// request: a passing request never reaches the format.
 pub trait Format: Send + Sync + 'static {
-    /// The status this format answers `error` with (honours [`ApiError::status_override`]).
-    fn status(&self, error: &ApiError) -> StatusCode;
+    /// The status this format answers `error` with (honours [`ApiError::status_override`]); by
+    /// default the error's own, [`ApiError::status`].
+    fn status(&self, error: &ApiError) -> StatusCode {
+        error.status()
+    }
 
     /// Renders `error` for the request described by `cx`.
     fn render(&self, error: &ApiError, cx: &RequestContext<'_>) -> Rendered;
 
     /// Recognises this format's envelope in a response `body` (with its `status` and
-    /// `Content-Type`) and rebuilds the error; `None` when the body is not this format's.
+    /// `Content-Type`) and rebuilds the error; `None` when the body is not this format's. By
+    /// default, a JSON body (no content type, `application/json` or `+json`) is read once and
+    /// handed to [`Format::parse_json`].
     fn parse(
         &self,
         status: StatusCode,
         content_type: Option<&str>,
         body: &[u8],
-    ) -> Option<ApiError>;
+    ) -> Option<ApiError> {
+        self.parse_json(status, &json_body(content_type, body)?)
+    }
+
+    /// Recognises this format's envelope in a JSON error body already read; `None` (the
+    /// default) when it is not this format's.
+    fn parse_json(&self, status: StatusCode, json: &serde_json::Value) -> Option<ApiError> {
+        let _ = (status, json);
+        None
+    }
 
     /// The message rendered for an error whose message is empty.
     fn default_message(&self, kind: ErrorKind) -> &'static str {
@@ -207,6 +221,9 @@ macro_rules! forward_format {
             ) -> Option<ApiError> {
                 (**self).parse(status, content_type, body)
             }
+            fn parse_json(&self, status: StatusCode, json: &serde_json::Value) -> Option<ApiError> {
+                (**self).parse_json(status, json)
+            }
             fn default_message(&self, kind: ErrorKind) -> &'static str {
                 (**self).default_message(kind)
             }
@@ -235,12 +252,12 @@ pub fn parse_any(status: StatusCode, content_type: Option<&str>, body: &[u8]) ->
         return Edgio.parse(status, content_type, body);
     };
     QRadar::new()
-        .read_json(status, &json)
-        .or_else(|| Google::new().read_json(status, &json))
-        .or_else(|| Defender.read_json(status, &json))
-        .or_else(|| Problem::new().read_json(status, &json))
-        .or_else(|| Msi.read_json(status, &json))
-        .or_else(|| Edgio.read_json(status, &json))
+        .parse_json(status, &json)
+        .or_else(|| Google::new().parse_json(status, &json))
+        .or_else(|| Defender.parse_json(status, &json))
+        .or_else(|| Problem::new().parse_json(status, &json))
+        .or_else(|| Msi.parse_json(status, &json))
+        .or_else(|| Edgio.parse_json(status, &json))
 }
 
 /// Adds the headers every rendered error carries besides its content type: `Retry-After` when

@@ -2,8 +2,8 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    envelope, json_body, json_code, keep_status, message, to_json, violation, Format, JsonCode,
-    JsonCodeRef, Rendered, RequestContext, JSON,
+    envelope, json_code, keep_status, message, to_json, violation, Format, JsonCode, JsonCodeRef,
+    Rendered, RequestContext, JSON,
 };
 use crate::error::{ApiError, ErrorKind};
 
@@ -117,6 +117,52 @@ struct LocIn {
 }
 
 impl Format for Msi {
+    fn parse_json(&self, status: StatusCode, json: &serde_json::Value) -> Option<ApiError> {
+        let b: EnvelopeIn = envelope(json)?;
+        let titled = |text: &str| {
+            [
+                ErrorKind::UpstreamTimeout,
+                ErrorKind::UpstreamInvalidCredentials,
+                ErrorKind::UpstreamQueryInvalid,
+            ]
+            .into_iter()
+            .find_map(|k| {
+                let rest = text.strip_prefix(Msi::title(k)?)?.strip_prefix(": ")?;
+                Some((k, rest.to_owned()))
+            })
+        };
+        let (mut kind, text, violations) = match b.detail {
+            DetailIn::Text(text) => match titled(&text).filter(|_| status.as_u16() == 427) {
+                Some((k, rest)) => (Some(k), rest, Vec::new()),
+                None => (None, text, Vec::new()),
+            },
+            DetailIn::Violations(locs) => (None, b.message.unwrap_or_default(), locs),
+        };
+        if let Some(slug) = b.kind.as_deref() {
+            kind = ErrorKind::from_slug(slug).or(kind);
+        }
+        let kind = kind.or_else(|| Msi::kind_of_status(status))?;
+        let mut error =
+            ApiError::new(kind, text).with_violations(violations.into_iter().map(|l| {
+                let loc = l
+                    .loc
+                    .into_iter()
+                    .map(|v| match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    })
+                    .collect();
+                violation(loc, l.msg, l.kind)
+            }));
+        if let Some(code) = b.code.and_then(JsonCode::into_code) {
+            error = error.with_code(code);
+        }
+        if let Some(target) = b.target {
+            error = error.with_target(target);
+        }
+        Some(keep_status(self, error, status))
+    }
+
     fn status(&self, error: &ApiError) -> StatusCode {
         if let Some(status) = error.status_override() {
             return status;
@@ -173,15 +219,6 @@ impl Format for Msi {
         Some(crate::openapi::msi())
     }
 
-    fn parse(
-        &self,
-        status: StatusCode,
-        content_type: Option<&str>,
-        body: &[u8],
-    ) -> Option<ApiError> {
-        self.read_json(status, &json_body(content_type, body)?)
-    }
-
     fn default_message(&self, kind: ErrorKind) -> &'static str {
         match kind {
             ErrorKind::UpstreamTimeout => {
@@ -194,58 +231,5 @@ impl Format for Msi {
             ErrorKind::Internal => "MSI Encountered an Internal Service Error.",
             other => other.description(),
         }
-    }
-}
-
-impl Msi {
-    /// Reads this format's envelope in a JSON error body already parsed.
-    pub(crate) fn read_json(
-        &self,
-        status: StatusCode,
-        json: &serde_json::Value,
-    ) -> Option<ApiError> {
-        let b: EnvelopeIn = envelope(json)?;
-        let titled = |text: &str| {
-            [
-                ErrorKind::UpstreamTimeout,
-                ErrorKind::UpstreamInvalidCredentials,
-                ErrorKind::UpstreamQueryInvalid,
-            ]
-            .into_iter()
-            .find_map(|k| {
-                let rest = text.strip_prefix(Msi::title(k)?)?.strip_prefix(": ")?;
-                Some((k, rest.to_owned()))
-            })
-        };
-        let (mut kind, text, violations) = match b.detail {
-            DetailIn::Text(text) => match titled(&text).filter(|_| status.as_u16() == 427) {
-                Some((k, rest)) => (Some(k), rest, Vec::new()),
-                None => (None, text, Vec::new()),
-            },
-            DetailIn::Violations(locs) => (None, b.message.unwrap_or_default(), locs),
-        };
-        if let Some(slug) = b.kind.as_deref() {
-            kind = ErrorKind::from_slug(slug).or(kind);
-        }
-        let kind = kind.or_else(|| Msi::kind_of_status(status))?;
-        let mut error =
-            ApiError::new(kind, text).with_violations(violations.into_iter().map(|l| {
-                let loc = l
-                    .loc
-                    .into_iter()
-                    .map(|v| match v {
-                        serde_json::Value::String(s) => s,
-                        other => other.to_string(),
-                    })
-                    .collect();
-                violation(loc, l.msg, l.kind)
-            }));
-        if let Some(code) = b.code.and_then(JsonCode::into_code) {
-            error = error.with_code(code);
-        }
-        if let Some(target) = b.target {
-            error = error.with_target(target);
-        }
-        Some(keep_status(self, error, status))
     }
 }

@@ -5,8 +5,8 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    code_text, envelope, json_body, json_code, keep_status, message, to_json, violation, Format,
-    JsonCode, JsonCodeRef, Rendered, RequestContext,
+    code_text, envelope, json_code, keep_status, message, to_json, violation, Format, JsonCode,
+    JsonCodeRef, Rendered, RequestContext,
 };
 use crate::error::{ApiError, Code, ErrorKind, FieldViolation};
 
@@ -159,8 +159,45 @@ fn unpointer(p: &str) -> Option<Vec<String>> {
 }
 
 impl Format for Problem {
-    fn status(&self, error: &ApiError) -> StatusCode {
-        error.status()
+    fn parse_json(&self, status: StatusCode, json: &serde_json::Value) -> Option<ApiError> {
+        let b: EnvelopeIn = envelope(json)?;
+        if b.ty.is_none() && b.title.is_none() {
+            return None;
+        }
+        let declared = StatusCode::from_u16(b.status).unwrap_or(status);
+        let code = b.code.and_then(JsonCode::into_code);
+        let from_type =
+            b.ty.as_deref()
+                .and_then(|t| t.rsplit('/').next())
+                .and_then(ErrorKind::from_slug);
+        let kind = b
+            .kind
+            .as_deref()
+            .and_then(ErrorKind::from_slug)
+            .or_else(|| {
+                code.as_ref()
+                    .and_then(|c| ErrorKind::from_slug(&code_text(c)))
+            })
+            .or(from_type)
+            .or_else(|| ErrorKind::from_status(declared))?;
+        let mut error = ApiError::new(kind, b.detail.unwrap_or_default()).with_violations(
+            b.errors.into_iter().map(|v| {
+                let location = v
+                    .location
+                    .or_else(|| v.pointer.as_deref().and_then(unpointer))
+                    .unwrap_or_default();
+                violation(location, v.detail, v.reason)
+            }),
+        );
+        match code {
+            Some(Code::Text(t)) if t == kind.slug() => {}
+            Some(code) => error = error.with_code(code),
+            None => {}
+        }
+        if let Some(target) = b.target {
+            error = error.with_target(target);
+        }
+        Some(keep_status(self, error, declared))
     }
 
     fn render(&self, error: &ApiError, cx: &RequestContext<'_>) -> Rendered {
@@ -205,64 +242,7 @@ impl Format for Problem {
         ))
     }
 
-    fn parse(
-        &self,
-        status: StatusCode,
-        content_type: Option<&str>,
-        body: &[u8],
-    ) -> Option<ApiError> {
-        self.read_json(status, &json_body(content_type, body)?)
-    }
-
     fn uses_path(&self) -> bool {
         self.instance
-    }
-}
-
-impl Problem {
-    /// Reads this format's envelope in a JSON error body already parsed.
-    pub(crate) fn read_json(
-        &self,
-        status: StatusCode,
-        json: &serde_json::Value,
-    ) -> Option<ApiError> {
-        let b: EnvelopeIn = envelope(json)?;
-        if b.ty.is_none() && b.title.is_none() {
-            return None;
-        }
-        let declared = StatusCode::from_u16(b.status).unwrap_or(status);
-        let code = b.code.and_then(JsonCode::into_code);
-        let from_type =
-            b.ty.as_deref()
-                .and_then(|t| t.rsplit('/').next())
-                .and_then(ErrorKind::from_slug);
-        let kind = b
-            .kind
-            .as_deref()
-            .and_then(ErrorKind::from_slug)
-            .or_else(|| {
-                code.as_ref()
-                    .and_then(|c| ErrorKind::from_slug(&code_text(c)))
-            })
-            .or(from_type)
-            .or_else(|| ErrorKind::from_status(declared))?;
-        let mut error = ApiError::new(kind, b.detail.unwrap_or_default()).with_violations(
-            b.errors.into_iter().map(|v| {
-                let location = v
-                    .location
-                    .or_else(|| v.pointer.as_deref().and_then(unpointer))
-                    .unwrap_or_default();
-                violation(location, v.detail, v.reason)
-            }),
-        );
-        match code {
-            Some(Code::Text(t)) if t == kind.slug() => {}
-            Some(code) => error = error.with_code(code),
-            None => {}
-        }
-        if let Some(target) = b.target {
-            error = error.with_target(target);
-        }
-        Some(keep_status(self, error, declared))
     }
 }

@@ -2,7 +2,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    envelope, json_body, keep_status, message, to_json, Format, JsonCode, Rendered, RequestContext,
+    envelope, keep_status, message, to_json, Format, JsonCode, Rendered, RequestContext,
     ViolationIn, ViolationOut, JSON,
 };
 use crate::error::{ApiError, Code, ErrorKind};
@@ -202,6 +202,45 @@ struct DetailsIn {
 }
 
 impl Format for QRadar {
+    fn parse_json(&self, status: StatusCode, json: &serde_json::Value) -> Option<ApiError> {
+        let b: EnvelopeIn = envelope(json)?;
+        let declared = StatusCode::from_u16(b.http_response.code).unwrap_or(status);
+        let number = match b.code {
+            Some(JsonCode::Number(n)) => Some(n),
+            Some(JsonCode::Text(t)) => t.parse().ok(),
+            None => None,
+        };
+        let details: DetailsIn = b
+            .details
+            .and_then(|d| serde_json::from_value(d).ok())
+            .unwrap_or_default();
+        let kind = details
+            .kind
+            .as_deref()
+            .and_then(ErrorKind::from_slug)
+            .or_else(|| QRadar::infer_kind(b.description.as_deref(), number, declared))?;
+        let mut error = ApiError::new(kind, b.message)
+            .with_violations(details.fields.into_iter().map(ViolationIn::into_violation));
+        if let Some(description) = b.description {
+            if description != kind.description() {
+                error = error.with_description(description);
+            }
+        }
+        if let Some(target) = details.target {
+            error = error.with_target(target);
+        }
+        let error = keep_status(self, error, declared);
+        let status = self.status(&error);
+        if let Some(text) = details.code {
+            Some(error.with_code(text))
+        } else {
+            match number {
+                Some(n) if n != QRadar::code(kind, status) => Some(error.with_code(n)),
+                _ => Some(error),
+            }
+        }
+    }
+
     fn status(&self, error: &ApiError) -> StatusCode {
         if let Some(status) = error.status_override() {
             return status;
@@ -250,62 +289,7 @@ impl Format for QRadar {
         Some(crate::openapi::qradar())
     }
 
-    fn parse(
-        &self,
-        status: StatusCode,
-        content_type: Option<&str>,
-        body: &[u8],
-    ) -> Option<ApiError> {
-        self.read_json(status, &json_body(content_type, body)?)
-    }
-
     fn default_message(&self, kind: ErrorKind) -> &'static str {
         kind.description()
-    }
-}
-
-impl QRadar {
-    /// Reads this format's envelope in a JSON error body already parsed.
-    pub(crate) fn read_json(
-        &self,
-        status: StatusCode,
-        json: &serde_json::Value,
-    ) -> Option<ApiError> {
-        let b: EnvelopeIn = envelope(json)?;
-        let declared = StatusCode::from_u16(b.http_response.code).unwrap_or(status);
-        let number = match b.code {
-            Some(JsonCode::Number(n)) => Some(n),
-            Some(JsonCode::Text(t)) => t.parse().ok(),
-            None => None,
-        };
-        let details: DetailsIn = b
-            .details
-            .and_then(|d| serde_json::from_value(d).ok())
-            .unwrap_or_default();
-        let kind = details
-            .kind
-            .as_deref()
-            .and_then(ErrorKind::from_slug)
-            .or_else(|| QRadar::infer_kind(b.description.as_deref(), number, declared))?;
-        let mut error = ApiError::new(kind, b.message)
-            .with_violations(details.fields.into_iter().map(ViolationIn::into_violation));
-        if let Some(description) = b.description {
-            if description != kind.description() {
-                error = error.with_description(description);
-            }
-        }
-        if let Some(target) = details.target {
-            error = error.with_target(target);
-        }
-        let error = keep_status(self, error, declared);
-        let status = self.status(&error);
-        if let Some(text) = details.code {
-            Some(error.with_code(text))
-        } else {
-            match number {
-                Some(n) if n != QRadar::code(kind, status) => Some(error.with_code(n)),
-                _ => Some(error),
-            }
-        }
     }
 }
