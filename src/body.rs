@@ -24,12 +24,13 @@ use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, Method};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::error::ApiError;
-use crate::format::{Format, Problem, RequestContext};
+use crate::format::{error_headers, Format, Problem, RequestContext, PROBLEM_JSON, X_REQUEST_ID};
 use crate::request_id::RequestId;
 
 pin_project! {
@@ -258,6 +259,26 @@ where
             kind => axum::body::Body::new(ResponseBody { kind }),
         }
     }
+}
+
+/// A validator's rejection: RFC 9457 problem details (what a client sees when no
+/// [`crate::ErrorEnvelopeLayer`] is above), rendered only if read, with the `ApiError` in the
+/// response extensions so that an envelope above renders it in its own format instead.
+/// `request_id` is the request's raw `x-request-id`, validated here.
+pub(crate) fn tagged_response<B>(
+    error: ApiError,
+    request_id: Option<&HeaderValue>,
+) -> http::Response<ResponseBody<B>> {
+    let id = RequestId::from_value_or_generate(request_id);
+    let mut response = http::Response::new(());
+    *response.status_mut() = Problem::new().status(&error);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, PROBLEM_JSON);
+    error_headers(&error, headers);
+    headers.insert(X_REQUEST_ID, id.to_header_value());
+    let body = ResponseBody::problem(error.clone(), id);
+    response.extensions_mut().insert(error);
+    response.map(|()| body)
 }
 
 #[cfg(test)]

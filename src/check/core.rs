@@ -15,9 +15,10 @@ use std::task::{Context, Poll};
 use http::header::{HeaderMap, HeaderValue, WWW_AUTHENTICATE};
 use http::{Request, Response};
 
+use crate::body::tagged_response;
 use crate::body::ResponseBody;
 use crate::error::ApiError;
-use crate::format::{tagged_response, X_REQUEST_ID};
+use crate::format::X_REQUEST_ID;
 
 /// A validator: decides, from the request, whether it reaches the inner service `S`.
 ///

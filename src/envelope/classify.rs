@@ -120,6 +120,18 @@ pub(crate) fn inner_error(error: &(dyn StdError + 'static)) -> ApiError {
     ApiError::from_kind(ErrorKind::Internal)
 }
 
+/// The inner service panicked; stands in for the panic, whose payload is dropped unread.
+#[derive(Debug)]
+pub(crate) struct Panicked;
+
+impl std::fmt::Display for Panicked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the inner service panicked")
+    }
+}
+
+impl std::error::Error for Panicked {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,9 +11,8 @@ use http::{Method, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
 
-use super::classify::{self, Bare};
+use super::classify::{self, Bare, Panicked};
 use super::layer::Config;
-use super::service::Panicked;
 use crate::body::ResponseBody;
 use crate::error::ApiError;
 #[cfg(feature = "tracing")]

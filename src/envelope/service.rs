@@ -8,6 +8,7 @@ use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{Method, Request, Response};
 use tower_service::Service;
 
+use super::classify::Panicked;
 use super::future::{RequestInfo, ResponseFuture};
 use super::layer::Config;
 use crate::body::ResponseBody;
@@ -147,15 +148,3 @@ impl<S, F> ErrorEnvelope<S, F> {
         }
     }
 }
-
-/// The inner service panicked; stands in for the panic, whose payload is dropped unread.
-#[derive(Debug)]
-pub(crate) struct Panicked;
-
-impl std::fmt::Display for Panicked {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the inner service panicked")
-    }
-}
-
-impl std::error::Error for Panicked {}

@@ -3,10 +3,10 @@ use std::borrow::Cow;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::grpc;
+use super::grpc::{self, field_path, reason, PARTS};
 use super::{
-    code_text, dotted, envelope, keep_status, message, to_json, undotted, violation, Format,
-    Rendered, RequestContext, JSON,
+    code_text, envelope, keep_status, message, to_json, undotted, violation, Format, Rendered,
+    RequestContext, JSON,
 };
 use crate::error::{ApiError, Code, ErrorKind};
 
@@ -60,22 +60,6 @@ impl Google {
     }
 }
 
-const PARTS: [&str; 4] = ["body", "query", "path", "header"];
-
-/// AIP-193's `field` is a path into the request body (`name`, `address.city`): a body location
-/// drops its `body` segment; query, path and header locations keep theirs (`query.page`), and so
-/// does a body location that would otherwise read as one of them (`body.query.q`, `body`), or
-/// as no location at all (`body.` for the empty key).
-pub(super) fn field_path(location: &[Cow<'static, str>]) -> String {
-    let keeps_body = |f: &Cow<'static, str>| f.is_empty() || PARTS.contains(&&**f);
-    match location.split_first() {
-        Some((first, rest)) if first == "body" && rest.first().is_some_and(|f| !keeps_body(f)) => {
-            dotted(rest)
-        }
-        _ => dotted(location),
-    }
-}
-
 /// The location of a `field` path: as written when it starts with a part of the request, else
 /// under `body`.
 fn field_location(field: &str) -> Vec<String> {
@@ -87,11 +71,6 @@ fn field_location(field: &str) -> Vec<String> {
         location.insert(0, "body".to_owned());
     }
     location
-}
-
-/// The `ErrorInfo.reason` of a kind, here and in gRPC details: its slug in UPPER_SNAKE_CASE.
-pub(super) fn reason(kind: ErrorKind) -> String {
-    kind.slug().to_ascii_uppercase()
 }
 
 #[derive(Serialize)]

@@ -316,26 +316,6 @@ pub(crate) fn drop_body_headers(headers: &mut HeaderMap) {
     }
 }
 
-/// A validator's rejection: RFC 9457 problem details (what a client sees when no
-/// [`crate::ErrorEnvelopeLayer`] is above), rendered only if read, with the `ApiError` in the
-/// response extensions so that an envelope above renders it in its own format instead.
-/// `request_id` is the request's raw `x-request-id`, validated here.
-pub(crate) fn tagged_response<B>(
-    error: ApiError,
-    request_id: Option<&HeaderValue>,
-) -> http::Response<crate::body::ResponseBody<B>> {
-    let id = RequestId::from_value_or_generate(request_id);
-    let mut response = http::Response::new(());
-    *response.status_mut() = Problem::new().status(&error);
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, PROBLEM_JSON);
-    error_headers(&error, headers);
-    headers.insert(X_REQUEST_ID, id.to_header_value());
-    let body = crate::body::ResponseBody::problem(error.clone(), id);
-    response.extensions_mut().insert(error);
-    response.map(|()| body)
-}
-
 /// An error answered outside any request context (a handler's error, say): RFC 9457 problem
 /// details with a fresh correlation id, tagged with the `ApiError` so that an
 /// [`crate::ErrorEnvelopeLayer`] above renders it in its own format.

@@ -8,8 +8,9 @@ use http::HeaderValue;
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 use super::{code, DEFAULT_DOMAIN, MAX_VIOLATION_BYTES};
+use super::{field_path, reason};
 use crate::error::ApiError;
-use crate::format::{code_text, google};
+use crate::format::code_text;
 
 /// The `tonic::Status` for `error`, carrying the rich details the envelope sends (see the
 /// [module docs](super)): `ErrorInfo` in `domain`, `BadRequest`, `RetryInfo`, and `RequestInfo`
@@ -70,7 +71,7 @@ fn details(error: &ApiError, domain: &str, request_id: Option<&str>) -> ErrorDet
         .map(|c| ("code".to_owned(), code_text(c).into_owned()))
         .into_iter()
         .collect();
-    details.set_error_info(google::reason(error.kind()), domain, metadata);
+    details.set_error_info(reason(error.kind()), domain, metadata);
     if !error.violations().is_empty() {
         details.set_bad_request(violations(error));
     }
@@ -87,7 +88,7 @@ fn violations(error: &ApiError) -> Vec<FieldViolation> {
     let mut budget = MAX_VIOLATION_BYTES;
     let mut out = Vec::new();
     for v in error.violations() {
-        let field = google::field_path(v.location());
+        let field = field_path(v.location());
         let reason = v.reason().unwrap_or_default();
         let size = field.len() + v.message().len() + reason.len();
         if size > budget && !out.is_empty() {

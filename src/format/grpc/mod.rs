@@ -40,9 +40,12 @@
 //! assert!(headers.contains_key("grpc-status-details-bin"));
 //! ```
 
+use std::borrow::Cow;
+
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 
 use crate::error::{ApiError, ErrorKind};
+use crate::format::dotted;
 
 #[cfg(feature = "tonic")]
 mod details;
@@ -291,6 +294,28 @@ fn status_headers(headers: &mut HeaderMap, error: &ApiError, message: &str) {
 /// `-web`, ...); [`Protocol::from_content_type`] tells which.
 pub fn is_grpc(content_type: Option<&HeaderValue>) -> bool {
     Protocol::from_content_type(content_type).is_some()
+}
+
+/// The parts of a request a field violation's location may start with.
+pub(crate) const PARTS: [&str; 4] = ["body", "query", "path", "header"];
+
+/// AIP-193's `field` is a path into the request body (`name`, `address.city`): a body location
+/// drops its `body` segment; query, path and header locations keep theirs (`query.page`), and so
+/// does a body location that would otherwise read as one of them (`body.query.q`, `body`), or
+/// as no location at all (`body.` for the empty key).
+pub(crate) fn field_path(location: &[Cow<'static, str>]) -> String {
+    let keeps_body = |f: &Cow<'static, str>| f.is_empty() || PARTS.contains(&&**f);
+    match location.split_first() {
+        Some((first, rest)) if first == "body" && rest.first().is_some_and(|f| !keeps_body(f)) => {
+            dotted(rest)
+        }
+        _ => dotted(location),
+    }
+}
+
+/// The `ErrorInfo.reason` of a kind, here and in gRPC details: its slug in UPPER_SNAKE_CASE.
+pub(crate) fn reason(kind: ErrorKind) -> String {
+    kind.slug().to_ascii_uppercase()
 }
 
 #[cfg(test)]
