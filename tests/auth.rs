@@ -1053,6 +1053,41 @@ async fn tok_and_header_forms_under_edgio_and_qradar() {
 // ---- axum -----------------------------------------------------------------------------------
 
 #[tokio::test]
+async fn the_principal_is_an_axum_extractor() {
+    use axum::body::Body;
+    use axum::routing::get;
+    use axum::Router;
+
+    async fn me(principal: Principal) -> String {
+        format!("hello {}", principal.subject())
+    }
+    async fn maybe(principal: Option<Principal>) -> String {
+        principal.map_or("anonymous".into(), |p| p.subject().to_owned())
+    }
+
+    let auth = AuthTokenLayer::bearer(tokens());
+    let app = Router::new()
+        .route("/me", get(me).route_layer(auth.clone()))
+        .route("/unguarded", get(me))
+        .route("/maybe", get(maybe))
+        .layer(ErrorEnvelopeLayer::defender());
+    let get = |path: &str| {
+        Request::get(path)
+            .header(AUTHORIZATION, "Bearer ci-backup")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let reply = Reply::read(app.clone().oneshot(get("/me")).await.unwrap()).await;
+    assert_eq!((reply.status, reply.text()), (StatusCode::OK, "hello ci"));
+    // A route without a token check has no principal: the server's mistake, a 500.
+    let reply = Reply::read(app.clone().oneshot(get("/unguarded")).await.unwrap()).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(reply.json()["error"]["code"], "InternalServerError");
+    let reply = Reply::read(app.oneshot(get("/maybe")).await.unwrap()).await;
+    assert_eq!((reply.status, reply.text()), (StatusCode::OK, "anonymous"));
+}
+
+#[tokio::test]
 async fn the_principal_reaches_an_axum_handler() {
     use axum::body::Body;
     use axum::routing::{get, post};

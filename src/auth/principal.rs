@@ -12,8 +12,8 @@ use serde::Deserialize;
 /// The identity behind a valid token: a subject, its scopes and an optional expiry.
 ///
 /// Cheap to clone (one shared allocation, built once). On success [`crate::AuthTokenLayer`]
-/// inserts it into the request extensions, where a handler reads it (axum:
-/// `Extension<Principal>`). It never holds the token itself. When it carries a token's
+/// inserts it into the request extensions, where a handler reads it (with feature `axum`,
+/// `Principal` is an extractor: `async fn me(principal: Principal)`). It never holds the token itself. When it carries a token's
 /// [`Claims`], its `Debug` output shows neither the subject nor the scopes, only their count.
 ///
 /// ```

@@ -54,7 +54,12 @@
 //! ```
 
 use ::axum::body::Body;
+use ::axum::extract::FromRequestParts;
 use ::axum::response::{IntoResponse, Response};
+use http::request::Parts;
+
+use crate::auth::Principal;
+use crate::error::ErrorKind;
 
 use crate::error::ApiError;
 use crate::format::error_response;
@@ -91,5 +96,33 @@ pub use query::Query;
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         error_response(self).map(Body::from)
+    }
+}
+
+/// The [`Principal`] an [`AuthTokenLayer`](crate::AuthTokenLayer) admitted, as an extractor:
+/// `async fn me(principal: Principal)`. A route that no token check guards (or one that runs
+/// with [`insert_principal(false)`](crate::AuthTokenLayer::insert_principal)) has none: that is
+/// the server's mistake, answered `Internal` (500), as axum's `Extension` answers a missing
+/// extension. `Option<Principal>` takes a principal when there is one.
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| ApiError::new(ErrorKind::Internal, "no token check guards this route"))
+    }
+}
+
+impl<S: Send + Sync> ::axum::extract::OptionalFromRequestParts<S> for Principal {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, std::convert::Infallible> {
+        Ok(parts.extensions.get::<Principal>().cloned())
     }
 }
