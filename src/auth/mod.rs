@@ -162,9 +162,7 @@ impl Config {
     /// Writes `<scheme> realm="<realm>"` with the realm as an RFC 9110 quoted-string: `"` and
     /// `\` escaped, characters other than printable ASCII dropped.
     fn set_challenges(&mut self) {
-        let mut base = String::with_capacity(self.realm.len() + 32);
-        base.push_str(self.scheme.challenge_name());
-        base.push_str(" realm=\"");
+        let mut base = format!("{} realm=\"", self.scheme.challenge_name());
         for c in self.realm.chars().filter(|c| matches!(c, ' '..='~')) {
             if c == '"' || c == '\\' {
                 base.push('\\');
@@ -287,9 +285,10 @@ impl Config {
     }
 
     fn scope_denial(&self, missing: &str, method: &Method, by_route: &[&str]) -> Denial {
-        let mut challenge = String::with_capacity(self.challenge.len() + 64);
-        challenge.push_str(self.challenge.to_str().unwrap_or_default());
-        challenge.push_str(", error=\"insufficient_scope\", scope=\"");
+        let mut challenge = format!(
+            "{}, error=\"insufficient_scope\", scope=\"",
+            self.challenge.to_str().unwrap_or_default()
+        );
         let mut listed: Vec<&str> = Vec::new();
         let scopes = self.method_scopes(method).chain(by_route.iter().copied());
         for scope in scopes.filter(|s| is_scope_token(s)) {

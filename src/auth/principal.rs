@@ -130,7 +130,7 @@ impl fmt::Debug for Principal {
 /// use serde::Deserialize;
 /// use tower_envelope::auth::Claims;
 ///
-/// let claims = Claims::read_json(r#"{"sub":"alice","tid":"contoso","exp":4102444800}"#).unwrap();
+/// let claims = Claims::from_json(r#"{"sub":"alice","tid":"contoso","exp":4102444800}"#).unwrap();
 /// assert_eq!(claims.get::<&str>("tid"), Some("contoso"));
 /// assert_eq!(claims.get::<u64>("exp"), Some(4102444800));
 /// assert_eq!(claims.get::<u64>("tid"), None); // not a number
@@ -140,7 +140,7 @@ impl fmt::Debug for Principal {
 /// struct Tenant<'a> { tid: &'a str }
 /// assert_eq!(claims.parse::<Tenant>().unwrap().tid, "contoso");
 ///
-/// assert!(Claims::read_json("[1, 2]").is_err()); // not an object
+/// assert!(Claims::from_json("[1, 2]").is_err()); // not an object
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Claims {
@@ -149,7 +149,7 @@ pub struct Claims {
 
 impl Claims {
     /// The claims in `json`, which must be a JSON object.
-    pub fn read_json(json: impl Into<Box<str>>) -> Result<Self, serde_json::Error> {
+    pub fn from_json(json: impl Into<Box<str>>) -> Result<Self, serde_json::Error> {
         let json = json.into();
         let mut de = serde_json::Deserializer::from_str(&json);
         serde::Deserializer::deserialize_map(&mut de, ObjectVisitor)?;

@@ -55,12 +55,11 @@ impl TokenError {
         let Some(description) = self.description() else {
             return invalid_token.clone();
         };
-        let mut value = Vec::with_capacity(invalid_token.len() + description.len() + 22);
-        value.extend_from_slice(invalid_token.as_bytes());
-        value.extend_from_slice(b", error_description=\"");
-        value.extend_from_slice(description.as_bytes());
-        value.push(b'"');
-        HeaderValue::from_bytes(&value).unwrap_or_else(|_| invalid_token.clone())
+        let value = format!(
+            "{}, error_description=\"{description}\"",
+            invalid_token.to_str().unwrap_or_default()
+        );
+        HeaderValue::try_from(value).unwrap_or_else(|_| invalid_token.clone())
     }
 }
 

@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::errors::ErrorKind as JwtErrorKind;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -207,41 +206,11 @@ impl Identity<'_> {
 
 /// A scope claim: a space-separated string (`scp` of Entra ID, `scope` of RFC 8693) or an
 /// array of strings (`roles`, and `scp` of some issuers).
+#[derive(Deserialize)]
+#[serde(untagged)]
 enum Scopes<'a> {
-    Spaced(Cow<'a, str>),
+    Spaced(#[serde(borrow)] Cow<'a, str>),
     List(Vec<String>),
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Scopes<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ScopesVisitor;
-
-        impl<'de> Visitor<'de> for ScopesVisitor {
-            type Value = Scopes<'de>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a space-separated string or an array of strings")
-            }
-
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Scopes::Spaced(Cow::Borrowed(v)))
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Scopes::Spaced(Cow::Owned(v.to_owned())))
-            }
-
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-                while let Some(scope) = seq.next_element::<String>()? {
-                    list.push(scope);
-                }
-                Ok(Scopes::List(list))
-            }
-        }
-
-        deserializer.deserialize_any(ScopesVisitor)
-    }
 }
 
 impl Scopes<'_> {
