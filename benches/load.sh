@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end load on loopback with wrk: the bench_server example bare and behind the full stack,
+# End-to-end load on loopback with wrk: the bench_server binary bare and behind the full stack,
 # applied to every route (`Router::layer`, "stack") or around the whole router ("around").
 #
 #   benches/load.sh            # compare bare, stack and around: requests/s, p50/p99, the
@@ -28,8 +28,8 @@ if ! command -v wrk >/dev/null 2>&1; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk
 fi
 
-cargo build --release --example bench_server >&2
-BIN=target/release/examples/bench_server
+cargo build --release -p tower-envelope-benches --bin bench_server >&2
+BIN=${CARGO_TARGET_DIR:-target}/release/bench_server
 SERVER_PID=""
 cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; }
 trap cleanup EXIT

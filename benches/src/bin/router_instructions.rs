@@ -3,19 +3,15 @@
 //! axum's own routing and body handling around it.
 //!
 //! ```sh
-//! cargo build --release --example router_instructions
-//! valgrind --tool=callgrind target/release/examples/router_instructions stack 10000
+//! cargo build --release -p tower-envelope-benches --bin router_instructions
+//! valgrind --tool=callgrind target/release/router_instructions stack 10000
 //! ```
 
 use axum::body::Body;
 use http::{Request, Response, StatusCode};
 use tower::Service;
 
-#[path = "bench_server.rs"]
-#[allow(dead_code)]
-mod server;
-#[path = "../tests/common/service.rs"]
-mod service;
+use tower_envelope_benches::{server, service};
 
 fn run<S, RB>(mut svc: S, n: usize)
 where
