@@ -1,21 +1,24 @@
-//! A server for load tests: the same small JSON API bare or behind the full stack of this
-//! crate's layers (envelope with `catch_panic`, bearer auth with scopes, URL, Content-Type and
-//! body-limit checks).
+//! A server for load tests: the same small JSON API bare, behind the full stack of this crate's
+//! layers (envelope with `catch_panic`, bearer auth with scopes, URL, Content-Type and
+//! body-limit checks), or behind the stack a user assembles from the peers (tower-http 0.7's
+//! bearer check and body limit under axum-problem's `ProblemLayer`).
 //!
 //! ```sh
 //! cargo run --release -p tower-envelope-benches --bin bench_server -- --addr 127.0.0.1:8080  # bare
 //! cargo run --release -p tower-envelope-benches --bin bench_server -- --stack         # on each route
 //! cargo run --release -p tower-envelope-benches --bin bench_server -- --stack-around
+//! cargo run --release -p tower-envelope-benches --bin bench_server -- --peer          # on each route
+//! cargo run --release -p tower-envelope-benches --bin bench_server -- --peer-around
 //! ```
 //!
-//! `--stack` applies the stack with `Router::layer` (to every route and the fallback);
-//! `--stack-around` wraps the whole router with it. `benches/load.sh` drives them with wrk and
-//! compares them.
+//! `--stack` and `--peer` apply their stack with `Router::layer` (to every route and the
+//! fallback); `--stack-around` and `--peer-around` wrap the whole router with it.
+//! `benches/load.sh` drives them with wrk and compares them.
 
 use std::net::SocketAddr;
 
 use tower::make::Shared;
-use tower_envelope_benches::server::{around, router, stacked};
+use tower_envelope_benches::server::{around, peer, peer_around, router, stacked};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -26,6 +29,8 @@ async fn main() -> std::io::Result<()> {
         match arg.as_str() {
             "--stack" => mode = Mode::Stack,
             "--stack-around" => mode = Mode::Around,
+            "--peer" => mode = Mode::Peer,
+            "--peer-around" => mode = Mode::PeerAround,
             "--addr" => {
                 let value = args.next().unwrap_or_default();
                 addr = value.parse().unwrap_or_else(|e| {
@@ -35,7 +40,8 @@ async fn main() -> std::io::Result<()> {
             }
             other => {
                 eprintln!(
-                    "usage: bench_server [--addr HOST:PORT] [--stack | --stack-around] (got {other})"
+                    "usage: bench_server [--addr HOST:PORT] \
+                     [--stack | --stack-around | --peer | --peer-around] (got {other})"
                 );
                 std::process::exit(2);
             }
@@ -65,14 +71,26 @@ async fn main() -> std::io::Result<()> {
                 .with_graceful_shutdown(shutdown)
                 .await
         }
+        Mode::Peer => {
+            axum::serve(listener, peer())
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Mode::PeerAround => {
+            axum::serve(listener, Shared::new(peer_around()))
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
     }
 }
 
-/// What the server runs: the router alone, with the stack on every route, or with the stack
-/// around it.
+/// What the server runs: the router alone, or with this crate's stack or the peer stack on
+/// every route or around it.
 #[derive(Debug)]
 enum Mode {
     Bare,
     Stack,
     Around,
+    Peer,
+    PeerAround,
 }
