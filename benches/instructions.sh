@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per request each layer adds over the bare service, counted by callgrind: a
 # repeatable measure (the same binary and inputs give the same count, whatever else the machine
-# does), beside criterion's wall-clock medians in benches/overhead.rs. The peers (tower-http 0.7,
+# does), beside criterion's wall-clock medians in benches/benches/overhead.rs. The peers (tower-http 0.7,
 # axum-problem's ProblemLayer) are counted in the same run, each over its own bare service.
 #
 #   benches/instructions.sh [N]     # N requests per configuration (default 10000)
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000}
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
-[ -n "${BIN:-}" ] || { cargo build --release --example layer_instructions >&2; BIN=${CARGO_TARGET_DIR:-target}/release/examples/layer_instructions; }
+[ -n "${BIN:-}" ] || { cargo build --release -p tower-envelope-benches --bin layer_instructions >&2; BIN=${CARGO_TARGET_DIR:-target}/release/layer_instructions; }
 count() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" "$1" "$N" 2>&1 | awk '/Collected :/ {print $4}'; }
 declare -A base
 for b in bare bare404 bare_bad bare_grpc_bad ap_bare ap_bare404; do base[$b]=$(count "$b"); done

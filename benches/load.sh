@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# End-to-end load on loopback with wrk: the bench_server example bare and behind the full stack,
-# applied to every route (`Router::layer`, "stack") or around the whole router ("around").
+# End-to-end load on loopback with wrk: the bench_server binary bare, behind the full stack
+# applied to every route (`Router::layer`, "stack") or around the whole router ("around"), and
+# behind the stack a user assembles from the peers, tower-http 0.7's bearer check and body limit
+# under axum-problem's ProblemLayer, applied to every route ("peer") or around the router
+# ("peer_around", not run unless named in SERVERS).
 #
-#   benches/load.sh            # compare bare, stack and around: requests/s, p50/p99, the
-#                              # server's CPU time per request, ratios to bare
+#   benches/load.sh            # compare the servers: requests/s, p50/p99, the server's CPU time
+#                              # per request, ratios to bare and of the full stack to the peer's
 #   benches/load.sh soak       # the full stack under a mix of good and bad requests for 2 min:
 #                              # requests served, statuses by count, resident memory start/end
 #
 # Knobs (environment): DURATION (s, default 10), ROUNDS (default 5), CONNECTIONS (default 32),
-# THREADS (wrk, 1),
+# THREADS (wrk, 1), SERVERS (default "bare stack around peer"; bare must be among them),
 # SOAK_SECONDS (default 120), PORT (default 18080). Every run is bounded by its duration and
 # only ever talks to 127.0.0.1.
 set -euo pipefail
@@ -20,6 +23,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
 SOAK_SECONDS=${SOAK_SECONDS:-120}
 PORT=${PORT:-18080}
+SERVERS=${SERVERS:-bare stack around peer}
 MODE=${1:-compare}
 
 if ! command -v wrk >/dev/null 2>&1; then
@@ -28,10 +32,13 @@ if ! command -v wrk >/dev/null 2>&1; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk
 fi
 
-cargo build --release --example bench_server >&2
-BIN=target/release/examples/bench_server
+cargo build --release -p tower-envelope-benches --bin bench_server >&2
+BIN=${CARGO_TARGET_DIR:-target}/release/bench_server
 SERVER_PID=""
-cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; }
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
+  rm -f /tmp/load_*."$$"
+}
 trap cleanup EXIT
 
 start_server() { # $@: extra flags
@@ -73,8 +80,9 @@ measure() {
 if [ "$MODE" = compare ]; then
   # The servers alternate ROUNDS times, so that all see the same machine; each row is the median
   # of its rounds (requests/s, and the p50/p99 of the round with the median throughput).
-  echo "wrk: $THREADS thread(s), $CONNECTIONS connections, ${DURATION}s per run, $ROUNDS rounds alternating bare, stack and around, GET /api/machines/1 with a bearer token"
-  servers="bare stack around"
+  servers=$SERVERS
+  case " $servers " in *" bare "*) ;; *) echo "SERVERS must include bare" >&2; exit 2 ;; esac
+  echo "wrk: $THREADS thread(s), $CONNECTIONS connections, ${DURATION}s per run, $ROUNDS rounds alternating ${servers// /, }, GET /api/machines/1 with a bearer token"
   for server in $servers; do : > "/tmp/load_$server.$$"; done
   for round in $(seq 1 "$ROUNDS"); do
     line="round $round:"
@@ -83,6 +91,9 @@ if [ "$MODE" = compare ]; then
         bare) start_server ;;
         stack) start_server --stack ;;
         around) start_server --stack-around ;;
+        peer) start_server --peer ;;
+        peer_around) start_server --peer-around ;;
+        *) echo "unknown server $server (bare, stack, around, peer, peer_around)" >&2; exit 2 ;;
       esac
       code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer read-token' "http://127.0.0.1:$PORT/api/machines/1")
       [ "$code" = 200 ] || { echo "$server answered $code to a good request" >&2; exit 1; }
@@ -94,19 +105,36 @@ if [ "$MODE" = compare ]; then
   done
   median() { sort -n -k1,1 "$1" | awk '{ rows[NR] = $0 } END { print rows[int((NR + 1) / 2)] }'; }
   median_cpu() { sort -n -k4,4 "$1" | awk '{ rows[NR] = $4 } END { print rows[int((NR + 1) / 2)] }'; }
-  printf '%-6s %12s %10s %10s %14s\n' server requests/s p50 p99 "CPU µs/request"
+  # The median over the rounds of one server's CPU per request over another's in the same round.
+  median_cpu_ratio() {
+    paste -d ' ' "/tmp/load_$1.$$" "/tmp/load_$2.$$" | awk '{ printf "%.4f\n", $4 / $8 }' | sort -n \
+      | awk '{ rows[NR] = $1 } END { printf "%.3f", rows[int((NR + 1) / 2)] }'
+  }
+  printf '%-12s %12s %10s %10s %14s\n' server requests/s p50 p99 "CPU µs/request"
   for server in $servers; do
     read -r rps p50 p99 _ < <(median "/tmp/load_$server.$$")
     cpu=$(median_cpu "/tmp/load_$server.$$")
-    printf '%-6s %12s %10s %10s %14s\n' "$server" "$rps" "$p50" "$p99" "$cpu"
+    printf '%-12s %12s %10s %10s %14s\n' "$server" "$rps" "$p50" "$p99" "$cpu"
     eval "rps_$server=$rps cpu_$server=$cpu"
   done
+  for server in $servers; do
+    [ "$server" = bare ] && continue
+    eval "rps=\$rps_$server cpu=\$cpu_$server"
+    # Requests per CPU second relative to bare: the throughput each would reach on the same CPU.
+    awk -v name="$server" -v r="$rps" -v c="$cpu" -v rb="$rps_bare" -v cb="$cpu_bare" \
+      'BEGIN { printf "%s/bare: throughput %.3f, requests per CPU second %.3f (medians)\n", name, r / rb, cb / c }'
+  done
+  # The full stack's CPU per request relative to the peer stack's, in the same rounds: the ratio
+  # of the medians, and the median of the rounds' ratios.
+  for pair in "stack peer" "around peer" "around peer_around"; do
+    read -r ours theirs <<<"$pair"
+    case " $servers " in *" $ours "*) ;; *) continue ;; esac
+    case " $servers " in *" $theirs "*) ;; *) continue ;; esac
+    eval "a=\$cpu_$ours b=\$cpu_$theirs"
+    awk -v name="$ours/$theirs" -v a="$a" -v b="$b" -v r="$(median_cpu_ratio "$ours" "$theirs")" \
+      'BEGIN { printf "%s CPU per request: %.3f (medians), %s (median of the rounds)\n", name, a / b, r }'
+  done
   for server in $servers; do rm -f "/tmp/load_$server.$$"; done
-  awk -v s="$rps_stack" -v a="$rps_around" -v b="$rps_bare" \
-    'BEGIN { printf "stack/bare throughput (medians): %.3f\naround/bare throughput (medians): %.3f\n", s / b, a / b }'
-  # Requests per CPU second relative to bare: the throughput each would reach on the same CPU.
-  awk -v s="$cpu_stack" -v a="$cpu_around" -v b="$cpu_bare" \
-    'BEGIN { printf "stack/bare requests per CPU second (medians): %.3f\naround/bare requests per CPU second (medians): %.3f\n", b / s, b / a }'
 elif [ "$MODE" = soak ]; then
   start_server --stack
   sleep 0.5

@@ -1,5 +1,4 @@
-//! Inner services and a synchronous driver shared by the allocation tests, the overhead
-//! benchmark and the instruction-count example (included by path where needed).
+//! Inner services and a synchronous driver for the tests that count allocations.
 
 #![allow(dead_code)]
 
@@ -48,33 +47,6 @@ impl<B> Service<Request<B>> for Fixed {
     }
 }
 
-/// What axum 0.7 handlers answer (axum-problem's `ProblemLayer` wraps axum 0.7 services): the
-/// same fixed response as [`Fixed`], with an axum 0.7 body.
-#[derive(Clone, Copy)]
-pub struct Axum07(&'static [u8], http::StatusCode);
-
-impl<B> Service<Request<B>> for Axum07 {
-    type Response = axum07::response::Response;
-    type Error = std::convert::Infallible;
-    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Request<B>) -> Self::Future {
-        let mut res = Response::new(axum07::body::Body::from(Bytes::from_static(self.0)));
-        *res.status_mut() = self.1;
-        std::future::ready(Ok(res))
-    }
-}
-
-pub const AXUM07_OK: Axum07 = Axum07(b"ok", http::StatusCode::OK);
-pub const AXUM07_NOT_FOUND: Axum07 = Axum07(b"", http::StatusCode::NOT_FOUND);
-
 /// Readies `svc`, calls it with `request` and polls the (ready) future to completion on this
 /// thread with a no-op waker.
 pub fn drive<S, B, RB>(svc: &mut S, request: Request<B>) -> Response<RB>
@@ -92,15 +64,5 @@ where
         if let Poll::Ready(res) = future.as_mut().poll(&mut cx) {
             return res.expect("service failed");
         }
-    }
-}
-
-/// The configuration and request count an instruction-count example is run with
-/// (`example CONFIG N`); exits with `usage` when either is missing.
-pub fn args(usage: &str) -> (String, usize) {
-    let mut args = std::env::args().skip(1);
-    match (args.next(), args.next().and_then(|n| n.parse().ok())) {
-        (Some(which), Some(n)) => (which, n),
-        _ => panic!("{usage}"),
     }
 }

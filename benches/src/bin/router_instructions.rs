@@ -1,21 +1,17 @@
-//! Drives `bench_server`'s axum router in process, bare or behind the full stack, for
-//! instruction counting under callgrind: what the stack costs a request that passes, with
-//! axum's own routing and body handling around it.
+//! Drives `bench_server`'s axum router in process, bare, behind the full stack or behind the peer
+//! stack, for instruction counting under callgrind: what a stack costs a request that passes,
+//! with axum's own routing and body handling around it.
 //!
 //! ```sh
-//! cargo build --release --example router_instructions
-//! valgrind --tool=callgrind target/release/examples/router_instructions stack 10000
+//! cargo build --release -p tower-envelope-benches --bin router_instructions
+//! valgrind --tool=callgrind target/release/router_instructions stack 10000
 //! ```
 
 use axum::body::Body;
 use http::{Request, Response, StatusCode};
 use tower::Service;
 
-#[path = "bench_server.rs"]
-#[allow(dead_code)]
-mod server;
-#[path = "../tests/common/service.rs"]
-mod service;
+use tower_envelope_benches::{server, service};
 
 fn run<S, RB>(mut svc: S, n: usize)
 where
@@ -39,7 +35,7 @@ where
 }
 
 fn main() {
-    let usage = "usage: router_instructions bare|stack|stack_around N";
+    let usage = "usage: router_instructions bare|stack|stack_around|peer|peer_around N";
     let (which, n) = service::args(usage);
     match which.as_str() {
         // As `axum::serve` does: the handlers become routes (and get their layers) once.
@@ -47,6 +43,9 @@ fn main() {
         // The stack on every route (`Router::layer`), or around the whole router.
         "stack" => run(server::stacked().with_state(()).into_service::<Body>(), n),
         "stack_around" => run(server::around(), n),
+        // The peer stack (tower-http's bearer and limit under axum-problem), the same two ways.
+        "peer" => run(server::peer().with_state(()).into_service::<Body>(), n),
+        "peer_around" => run(server::peer_around(), n),
         other => panic!("unknown configuration {other}; {usage}"),
     }
 }

@@ -3,10 +3,10 @@
 //! alone) and `none` (building the requests alone).
 //!
 //! ```sh
-//! cargo build --release --example extractor_instructions
+//! cargo build --release -p tower-envelope-benches --bin extractor_instructions
 //! for e in none bytes axum crate; do
 //!   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-//!     target/release/examples/extractor_instructions $e 10000 2>&1 | grep Collected
+//!     target/release/extractor_instructions $e 10000 2>&1 | grep Collected
 //! done
 //! ```
 //!
@@ -37,8 +37,7 @@ struct Owner {
 const BODY: &str =
     r#"{"name":"web-1","tags":["prod","eu-west"],"owner":{"email":"ops@example.com"},"count":3}"#;
 
-#[path = "../tests/common/service.rs"]
-mod service;
+use tower_envelope_benches::service;
 
 fn request() -> Request {
     Request::post("/api/machines")

@@ -2,16 +2,14 @@
 //!
 //! Every benchmark drives the service synchronously (ready futures, a no-op waker), with the
 //! request built outside the timed region (`iter_batched`), so the figures are the layers' own
-//! CPU cost. Run with `cargo bench --bench overhead`.
+//! CPU cost. Run with `cargo bench -p tower-envelope-benches`.
 
 use std::future::{ready, Ready};
 use std::hint::black_box;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-#[path = "../tests/common/service.rs"]
-mod service;
-use service::{drive, AXUM07_NOT_FOUND, AXUM07_OK, BARE, NOT_FOUND};
+use tower_envelope_benches::service::{drive, AXUM07_NOT_FOUND, AXUM07_OK, BARE, NOT_FOUND};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};

@@ -4,7 +4,7 @@
 //! the headers documented, a JSON Schema validator as the oracle.
 
 #[allow(dead_code)]
-#[path = "../examples/demo.rs"]
+#[path = "../../examples/demo.rs"]
 mod demo;
 
 use axum::body::Body;

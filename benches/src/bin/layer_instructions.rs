@@ -3,8 +3,8 @@
 //! the bare service). Instruction counts are repeatable, unlike wall time on a shared machine.
 //!
 //! ```sh
-//! cargo build --release --example layer_instructions
-//! valgrind --tool=callgrind target/release/examples/layer_instructions stack 10000
+//! cargo build --release -p tower-envelope-benches --bin layer_instructions
+//! valgrind --tool=callgrind target/release/layer_instructions stack 10000
 //! ```
 
 use bytes::Bytes;
@@ -17,9 +17,7 @@ use tower_envelope::{
     UrlEncodingLayer,
 };
 
-#[path = "../tests/common/service.rs"]
-mod service;
-use service::{drive, AXUM07_NOT_FOUND, AXUM07_OK, BARE, NOT_FOUND};
+use tower_envelope_benches::service::{self, drive, AXUM07_NOT_FOUND, AXUM07_OK, BARE, NOT_FOUND};
 
 fn req() -> Request<Full<Bytes>> {
     req_with_token("Bearer read-token-5f2a9c")

@@ -2,9 +2,9 @@
 //! key, for instruction counting under callgrind (subtract the `bare` run, divide by N).
 //!
 //! ```sh
-//! cargo build --release --features jwt --example jwt_instructions
+//! cargo build --release -p tower-envelope-benches --features jwt --bin jwt_instructions
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-//!     target/release/examples/jwt_instructions rs256 1000
+//!     target/release/jwt_instructions rs256 1000
 //! ```
 //!
 //! `rs256`, `es256`, `eddsa`: [`JwtValidator`] over a fixed key set; `jwks_rs256`,
@@ -20,12 +20,8 @@ use tower::{Layer, Service};
 use tower_envelope::auth::jwt::{Jwks, JwksValidator, JwtValidator, KeySet};
 use tower_envelope::auth::{Async, AsyncTokenValidator, AuthTokenLayer};
 
-#[path = "../tests/common/service.rs"]
-mod service;
-use service::{drive, BARE};
-#[path = "../tests/common/jwt.rs"]
-mod keys;
-use keys::{ed25519, jwks, p256, rsa1, TestKey};
+use tower_envelope_benches::keys::{self, ed25519, jwks, p256, rsa1, TestKey};
+use tower_envelope_benches::service::{self, drive, BARE};
 
 const ISS: &str = "https://login.example.com/tenant-1/v2.0";
 const AUD: &str = "api://machines";

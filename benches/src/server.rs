@@ -1,0 +1,230 @@
+//! The load-test server's API: one small JSON API, bare, behind the full stack of this crate's
+//! layers or behind the stack a user assembles from the peers, on every route (`Router::layer`)
+//! or around the whole router. `bench_server` serves them; `router_instructions` drives them in
+//! process.
+
+use std::convert::Infallible;
+use std::future::Future;
+
+use axum::body::{Body, Bytes};
+use axum::extract::Path;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use http::Request;
+use tower::layer::util::{Identity, Stack};
+use tower::{Service, ServiceBuilder};
+use tower_envelope::format::Defender;
+use tower_envelope::{
+    AuthTokenLayer, BodyLimitLayer, ContentTypeLayer, ErrorEnvelopeLayer, StaticTokens,
+    UrlEncodingLayer,
+};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::validate_request::ValidateRequestHeaderLayer;
+
+/// The API: `GET /api/machines/{id}` answers a small JSON object, `POST /api/machines` echoes
+/// its body.
+pub fn router() -> Router {
+    Router::new()
+        .route(
+            "/api/machines/{id}",
+            get(|Path(id): Path<String>| async move {
+                let mut body = String::with_capacity(32 + id.len());
+                body.push_str("{\"id\":\"");
+                body.push_str(&id);
+                body.push_str("\",\"name\":\"machine\"}");
+                ([("content-type", "application/json")], body)
+            }),
+        )
+        .route(
+            "/api/machines",
+            post(|body: Bytes| async move { ([("content-type", "application/json")], body) }),
+        )
+}
+
+/// The layers of the full stack, innermost first.
+type Layers = Stack<
+    BodyLimitLayer,
+    Stack<ContentTypeLayer, Stack<UrlEncodingLayer, Stack<Auth, Stack<Envelope, Identity>>>>,
+>;
+type Auth = AuthTokenLayer<StaticTokens>;
+type Envelope = ErrorEnvelopeLayer<Defender>;
+
+/// The full stack: envelope, bearer auth with scopes (the principal inserted), URL,
+/// Content-Type and body-limit checks.
+pub fn layers() -> ServiceBuilder<Layers> {
+    let tokens = StaticTokens::new()
+        .token("read-token", ["read"])
+        .token("write-token", ["read", "write"]);
+    ServiceBuilder::new()
+        .layer(ErrorEnvelopeLayer::defender().catch_panic())
+        .layer(
+            AuthTokenLayer::bearer(tokens)
+                .require_scope(http::Method::GET, "read")
+                .require_scope(http::Method::POST, "write"),
+        )
+        .layer(UrlEncodingLayer::new())
+        .layer(ContentTypeLayer::json())
+        .layer(BodyLimitLayer::new(4096))
+}
+
+/// The stack on every route (`Router::layer`).
+pub fn stacked() -> Router {
+    router().layer(layers())
+}
+
+/// The stack around the whole router: routing (and its 404s and 405s) below it, and axum's
+/// response type above it, as `axum::serve` wants.
+pub fn around() -> impl Service<
+    Request<Body>,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response, Infallible>> + Send,
+> + Clone
+       + Send
+       + 'static {
+    ServiceBuilder::new()
+        // The router's body itself on a passing response, not boxed again.
+        .map_response(|response: http::Response<_>| response.map(Body::from))
+        .service(layers().service(router().with_state(())))
+}
+
+/// The peer stack on every route (`Router::layer`): tower-http 0.7's bearer check and body limit
+/// under axum-problem's `ProblemLayer`, which renders their bare 401 and 413 (and axum's 404 and
+/// 405) as problem+json. Two checks against the full stack's five, with one token and no scopes.
+// `ValidateRequestHeaderLayer::bearer` is deprecated since tower-http 0.6.7 ("too basic"), but it
+// is what a tower-http user reaches for first.
+#[allow(deprecated)]
+pub fn peer() -> Router {
+    // tower-http's limit outermost: its response body is not `Default`, which the bearer check
+    // needs of the body it wraps. axum-problem is written for axum 0.7 and takes only responses
+    // with axum 0.7's body: the body below it is boxed into one, as an axum 0.8 user must.
+    let layers = ServiceBuilder::new()
+        .layer(axum_problem::ProblemLayer)
+        .map_response(|response: http::Response<_>| response.map(axum07::body::Body::new))
+        .layer(RequestBodyLimitLayer::new(4096))
+        .layer(ValidateRequestHeaderLayer::bearer("read-token"));
+    router().layer(layers)
+}
+
+/// The peer stack around the whole router, and axum 0.8's response type above it, as
+/// `axum::serve` wants.
+#[allow(deprecated)]
+pub fn peer_around() -> impl Service<
+    Request<Body>,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response, Infallible>> + Send,
+> + Clone
+       + Send
+       + 'static {
+    ServiceBuilder::new()
+        .map_response(|response: http::Response<axum07::body::Body>| response.map(Body::new))
+        .layer(axum_problem::ProblemLayer)
+        .map_response(|response: http::Response<_>| response.map(axum07::body::Body::new))
+        .layer(RequestBodyLimitLayer::new(4096))
+        .layer(ValidateRequestHeaderLayer::bearer("read-token"))
+        .service(router().with_state(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::header::{AUTHORIZATION, CONTENT_TYPE};
+    use http::StatusCode;
+    use tower::ServiceExt;
+
+    fn get(token: Option<&str>) -> Request<Body> {
+        let mut request = Request::get("/api/machines/1");
+        if let Some(token) = token {
+            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        request.body(Body::empty()).unwrap()
+    }
+
+    fn post_over_the_limit(token: &str) -> Request<Body> {
+        Request::post("/api/machines")
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .header(CONTENT_TYPE, "application/json")
+            .body(Body::from(vec![b' '; 5000]))
+            .unwrap()
+    }
+
+    /// Status and content type of the answer of `app` to `request`.
+    async fn answer<S>(app: S, request: Request<Body>) -> (StatusCode, String)
+    where
+        S: Service<Request<Body>, Response = Response, Error = Infallible>,
+    {
+        let response = app.oneshot(request).await.unwrap();
+        let content_type = response.headers().get(CONTENT_TYPE);
+        let content_type = content_type.map_or("", |v| v.to_str().unwrap()).to_owned();
+        (response.status(), content_type)
+    }
+
+    #[tokio::test]
+    async fn every_server_answers_the_load_test_request() {
+        let json = "application/json".to_owned();
+        assert_eq!(
+            answer(router(), get(None)).await,
+            (StatusCode::OK, json.clone())
+        );
+        assert_eq!(
+            answer(stacked(), get(Some("read-token"))).await,
+            (StatusCode::OK, json.clone())
+        );
+        assert_eq!(
+            answer(around(), get(Some("read-token"))).await,
+            (StatusCode::OK, json.clone())
+        );
+        assert_eq!(
+            answer(peer(), get(Some("read-token"))).await,
+            (StatusCode::OK, json.clone())
+        );
+        assert_eq!(
+            answer(peer_around(), get(Some("read-token"))).await,
+            (StatusCode::OK, json)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_peer_stack_rejects_in_problem_json() {
+        let problem = "application/problem+json".to_owned();
+        for token in [None, Some("nope")] {
+            let unauthorized = (StatusCode::UNAUTHORIZED, problem.clone());
+            assert_eq!(answer(peer(), get(token)).await, unauthorized);
+            assert_eq!(answer(peer_around(), get(token)).await, unauthorized);
+        }
+        let too_large = (StatusCode::PAYLOAD_TOO_LARGE, problem.clone());
+        assert_eq!(
+            answer(peer(), post_over_the_limit("read-token")).await,
+            too_large
+        );
+        assert_eq!(
+            answer(peer_around(), post_over_the_limit("read-token")).await,
+            too_large
+        );
+        let unrouted = Request::get("/nope")
+            .header(AUTHORIZATION, "Bearer read-token")
+            .body(Body::empty())
+            .unwrap();
+        let not_found = (StatusCode::NOT_FOUND, problem);
+        assert_eq!(answer(peer_around(), unrouted).await, not_found);
+    }
+
+    #[tokio::test]
+    async fn the_full_stack_rejects_in_the_defender_format() {
+        let defender = "application/json; charset=utf-8".to_owned();
+        let unauthorized = (StatusCode::UNAUTHORIZED, defender.clone());
+        assert_eq!(answer(stacked(), get(None)).await, unauthorized);
+        assert_eq!(answer(around(), get(None)).await, unauthorized);
+        let too_large = (StatusCode::PAYLOAD_TOO_LARGE, defender);
+        assert_eq!(
+            answer(stacked(), post_over_the_limit("write-token")).await,
+            too_large
+        );
+        assert_eq!(
+            answer(around(), post_over_the_limit("write-token")).await,
+            too_large
+        );
+    }
+}
