@@ -4,6 +4,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 /// The value of header `name` when it has exactly one, `Err(())` when it has several: one map
 /// lookup, and a second only when some header of the map has several values.
+#[inline]
 pub(crate) fn single<'h>(
     headers: &'h HeaderMap,
     name: &HeaderName,

@@ -74,11 +74,21 @@ use crate::error::{echo, ApiError, ErrorKind};
 pub trait LimitPolicy {
     /// The largest body, in bytes, allowed for the request with this head.
     fn limit(&self, head: &Parts) -> usize;
+
+    /// The limit when it is the same for every request (`Some` for a `usize`): the layer then
+    /// does not lend it the request's head.
+    fn fixed(&self) -> Option<usize> {
+        None
+    }
 }
 
 impl LimitPolicy for usize {
     fn limit(&self, _head: &Parts) -> usize {
         *self
+    }
+
+    fn fixed(&self) -> Option<usize> {
+        Some(*self)
     }
 }
 
@@ -172,8 +182,12 @@ where
     type Pass = usize;
     type Later = Infallible;
 
+    #[inline]
     fn check(&self, request: &mut Request<B>) -> Verdict<usize, Infallible> {
-        let limit = with_parts(request, |head| self.policy.limit(head));
+        let limit = match self.policy.fixed() {
+            Some(limit) => limit,
+            None => with_parts(request, |head| self.policy.limit(head)),
+        };
         let error = match content_length(request.headers()) {
             Ok(Some(length)) if length > u64::try_from(limit).unwrap_or(u64::MAX) => {
                 too_large(length, limit)
@@ -243,7 +257,18 @@ impl From<InvalidContentLength> for ApiError {
 /// The declared body length: `None` without a `Content-Length`; several equal values (RFC 9110
 /// §8.6 allows `42, 42`) count as one. Borrows the headers; allocates only to report a
 /// malformed value.
+#[inline]
 pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidContentLength> {
+    // Fast path for one value of plain digits, what well-behaved clients send (the limit's
+    // guard rail shows it).
+    if let Ok(Some(value)) = crate::headers::single(headers, &CONTENT_LENGTH) {
+        let digits = value.as_bytes();
+        if (1..=19).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) {
+            return Ok(Some(
+                digits.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')),
+            ));
+        }
+    }
     let mut length = None;
     for value in headers.get_all(CONTENT_LENGTH) {
         let malformed =

@@ -35,6 +35,14 @@ const fn is_tchar(b: u8) -> bool {
         )
 }
 
+/// Whether a `Content-Type` value is one of the two spellings nearly every JSON client sends,
+/// `application/json` or `application/json; charset=utf-8` (any case): JSON without parsing.
+#[inline]
+pub(crate) fn is_common_json(value: &[u8]) -> bool {
+    value.eq_ignore_ascii_case(b"application/json")
+        || value.eq_ignore_ascii_case(b"application/json; charset=utf-8")
+}
+
 /// The essence of a media type value (`type/subtype+suffix`): what precedes the parameters,
 /// without surrounding whitespace.
 pub(crate) fn essence(value: &str) -> &str {
@@ -327,6 +335,28 @@ pub(crate) fn is_text_plain(content_type: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn common_json_spellings_agree_with_the_full_parse() {
+        for value in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "APPLICATION/JSON; CHARSET=UTF-8",
+        ] {
+            assert!(is_common_json(value.as_bytes()), "{value}");
+            let (media_type, _) = parse_media_type(value).expect(value);
+            assert!(is_json(&media_type), "{value}");
+        }
+        for value in [
+            "application/json ",
+            "application/problem+json",
+            "text/json",
+            "",
+        ] {
+            assert!(!is_common_json(value.as_bytes()), "{value}");
+        }
+    }
 
     fn params(s: &str) -> Result<Vec<(&str, &str)>, ()> {
         Params { rest: s }.collect()

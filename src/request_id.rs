@@ -32,8 +32,9 @@ impl RequestId {
 
     /// A fresh UUID v4, hyphenated, lower case.
     pub(crate) fn generate() -> Self {
-        let uuid = uuid::Uuid::new_v4().hyphenated().to_string();
-        Self(HeaderValue::try_from(uuid).expect("a UUID is a valid header value"))
+        let mut buffer = uuid::Uuid::encode_buffer();
+        let uuid = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+        Self(HeaderValue::from_str(uuid).expect("a UUID is a valid header value"))
     }
 
     /// The request's valid id from `value`, or a fresh one.

@@ -199,7 +199,22 @@ impl UrlEncodingLayer {
     /// assert_eq!(err.kind(), UrlErrorKind::UnencodedCharacter);
     /// assert_eq!((err.part(), err.position()), (UrlPart::Query, 2));
     /// ```
+    #[inline]
     pub fn check(&self, uri: &Uri) -> Result<(), UrlError> {
+        // Fast path (the stack's guard rail shows it): one pass over path and query together,
+        // every byte one a query may hold unencoded, so nothing to decode. The path ends at the
+        // first `?` and the other query bytes are the path's; dot segments are the scan's.
+        if !self.reject_dot_segments {
+            if let Some(text) = uri.path_and_query().map(|pq| pq.as_str()) {
+                if text
+                    .bytes()
+                    .fold(QUERY, |all, b| all & CLASSES[usize::from(b)])
+                    != 0
+                {
+                    return Ok(());
+                }
+            }
+        }
         self.check_path_and_query(uri.path(), uri.query())
     }
 
@@ -218,16 +233,6 @@ impl UrlEncodingLayer {
         let bytes = text.as_bytes();
         let is_path = part == UrlPart::Path;
         let class = if is_path { PATH } else { QUERY };
-        // Fast path (the guard-rail stack shows it): a part whose bytes are all allowed unencoded
-        // has nothing to decode, and only the dot-segment option left to check.
-        if !(is_path && self.reject_dot_segments)
-            && bytes
-                .iter()
-                .fold(class, |all, &b| all & CLASSES[usize::from(b)])
-                != 0
-        {
-            return Ok(());
-        }
         let check_utf8 = is_path && self.require_utf8_path;
         let mut utf8 = Utf8::default();
         let mut segment = 0;
@@ -581,6 +586,7 @@ impl<S, B> Check<S, B> for UrlEncodingLayer {
     type Pass = ();
     type Later = Infallible;
 
+    #[inline]
     fn check(&self, request: &mut Request<B>) -> Verdict<(), Infallible> {
         match UrlEncodingLayer::check(self, request.uri()) {
             Ok(()) => Verdict::Pass(()),

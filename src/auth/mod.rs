@@ -223,6 +223,7 @@ impl Config {
     /// The scopes the request's route requires ([`AuthTokenLayer::require_scopes_with`]), or
     /// `None` when it may pass without a token ([`AuthTokenLayer::allow_anonymous`]). The
     /// request's head is lent to those closures only when one is set.
+    #[inline]
     fn route<B>(&self, request: &mut Request<B>) -> Option<&'static [&'static str]> {
         if self.anonymous.is_none() && self.route_scopes.is_none() {
             return Some(&[]);
@@ -239,6 +240,7 @@ impl Config {
 
     /// Checks expiry and the scopes of a request with `method`; on success, the principal to
     /// insert into the request's extensions, if configured to.
+    #[inline]
     fn admit(
         &self,
         principal: Principal,
@@ -250,12 +252,15 @@ impl Config {
                 return Err(self.token_denial(TokenError::Expired));
             }
         }
-        self.scopes(&principal, method, by_route)?;
+        if !self.method_scopes.is_empty() || !by_route.is_empty() {
+            self.scopes(&principal, method, by_route)?;
+        }
         Ok(self.insert_principal.then_some(principal))
     }
 
     /// Refuses the first scope the request needs (for its method, then for its route) that
     /// `principal` lacks.
+    #[inline]
     fn scopes(&self, principal: &Principal, method: &Method, route: &[&str]) -> Result<(), Denial> {
         let missing = self
             .method_scopes(method)

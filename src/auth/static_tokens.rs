@@ -223,6 +223,7 @@ impl Table {
 }
 
 impl StaticTokens {
+    #[inline]
     fn find(&self, token: &[u8]) -> Result<&Principal, TokenError> {
         let table = &*self.table;
         let index = table.digests.get(&table.digest(token));
@@ -233,6 +234,7 @@ impl StaticTokens {
 }
 
 impl TokenValidator for StaticTokens {
+    #[inline]
     fn validate(&self, token: &str) -> Result<Principal, TokenError> {
         self.find(token.as_bytes()).cloned()
     }

@@ -28,8 +28,47 @@ pub(crate) struct RequestInfo {
     pub(crate) grpc: Option<grpc::Protocol>,
     /// The raw request id header, validated only when an error is rendered.
     pub(crate) request_id: Option<HeaderValue>,
-    pub(crate) accept: Option<HeaderValue>,
-    pub(crate) path: Option<PathAndQuery>,
+    pub(crate) extra: Extra,
+}
+
+/// The request's `Accept` and path, kept for a format that reads them, in one slot: the
+/// envelope's future is moved whole on every request, and its guard rail shows the size (only a
+/// format that reads both, which no built-in one does, boxes them).
+pub(crate) enum Extra {
+    None,
+    Accept(HeaderValue),
+    Path(PathAndQuery),
+    Both(Box<(Option<HeaderValue>, Option<PathAndQuery>)>),
+}
+
+impl Extra {
+    /// Keeps what `format` reads of the request.
+    pub(crate) fn of<F: Format, B>(format: &F, request: &http::Request<B>) -> Self {
+        let accept = || request.headers().get(http::header::ACCEPT).cloned();
+        let path = || request.uri().path_and_query().cloned();
+        match (format.uses_accept(), format.uses_path()) {
+            (false, false) => Self::None,
+            (true, false) => accept().map_or(Self::None, Self::Accept),
+            (false, true) => path().map_or(Self::None, Self::Path),
+            (true, true) => Self::Both(Box::new((accept(), path()))),
+        }
+    }
+
+    fn accept(&self) -> Option<&HeaderValue> {
+        match self {
+            Self::Accept(accept) => Some(accept),
+            Self::Both(both) => both.0.as_ref(),
+            Self::None | Self::Path(_) => None,
+        }
+    }
+
+    fn path(&self) -> Option<&PathAndQuery> {
+        match self {
+            Self::Path(path) => Some(path),
+            Self::Both(both) => both.1.as_ref(),
+            Self::None | Self::Accept(_) => None,
+        }
+    }
 }
 
 pin_project! {
@@ -158,7 +197,8 @@ where
 type Answer<B> = Poll<Result<Response<ResponseBody<B>>, std::convert::Infallible>>;
 
 /// Answers an inner failure or an error response (400 and above; `poll` passes the others
-/// on): rendered now, or once its body is read.
+/// on): rendered now, or once its body is read. Cold: the passing path stays small.
+#[cold]
 fn answer<Fut, F: Format, B: Body<Data = Bytes>>(
     mut this: ResponseFutureProj<'_, Fut, F, B>,
     polled: Result<Response<B>, BoxError>,
@@ -210,6 +250,7 @@ fn answer<Fut, F: Format, B: Body<Data = Bytes>>(
 }
 
 /// Reads an untagged error body, up to the bound, and renders the error it describes.
+#[cold]
 fn read<F: Format, B: Body<Data = Bytes>>(
     reading: Pin<&mut Reading<B>>,
     config: &Config<F>,
@@ -306,8 +347,8 @@ fn render<F: Format, B>(
         }
         return Response::from_parts(head, ResponseBody::empty());
     }
-    let cx = RequestContext::new(id.as_str(), &info.method).with_accept(info.accept.as_ref());
-    let cx = match &info.path {
+    let cx = RequestContext::new(id.as_str(), &info.method).with_accept(info.extra.accept());
+    let cx = match info.extra.path() {
         Some(path) => cx.with_path(path.path()),
         None => cx,
     };

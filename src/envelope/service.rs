@@ -4,12 +4,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE};
+use http::header::CONTENT_TYPE;
 use http::{Method, Request, Response};
 use tower_service::Service;
 
 use super::classify::Panicked;
-use super::future::{RequestInfo, ResponseFuture};
+use super::future::{Extra, RequestInfo, ResponseFuture};
 use super::layer::Config;
 use crate::body::ResponseBody;
 use crate::error::{ApiError, ErrorKind};
@@ -101,24 +101,25 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
         let headers = request.headers();
+        // One pass over the headers finds the id and the content type: hashing the id's custom
+        // name costs more than comparing a request's names (the envelope's guard rail shows it).
+        let (mut request_id, mut content_type) = (None, None);
+        for (name, value) in headers {
+            if *name == config.request_id_header {
+                request_id = request_id.or(Some(value));
+            } else if name == CONTENT_TYPE {
+                content_type = content_type.or(Some(value));
+            }
+        }
         // Only what rendering an error needs, kept as shared values: the id is validated, the
         // `Accept` and the path read, only if an error is rendered. gRPC calls are POSTs.
         let info = RequestInfo {
             method: request.method().clone(),
             grpc: (request.method() == Method::POST)
-                .then(|| Protocol::from_content_type(headers.get(CONTENT_TYPE)))
+                .then(|| Protocol::from_content_type(content_type))
                 .flatten(),
-            request_id: headers.get(&config.request_id_header).cloned(),
-            accept: config
-                .format
-                .uses_accept()
-                .then(|| headers.get(ACCEPT).cloned())
-                .flatten(),
-            path: config
-                .format
-                .uses_path()
-                .then(|| request.uri().path_and_query().cloned())
-                .flatten(),
+            request_id: request_id.cloned(),
+            extra: Extra::of(&config.format, &request),
         };
         if self.not_ready.is_some() || config.catch_panic {
             return self.call_guarded(request, info);

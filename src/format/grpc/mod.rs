@@ -185,6 +185,7 @@ impl Protocol {
     /// assert_eq!(Protocol::from_content_type(Some(&ct)), Some(Protocol::GrpcWebText));
     /// assert_eq!(Protocol::from_content_type(None), None);
     /// ```
+    #[inline]
     pub fn from_content_type(content_type: Option<&HeaderValue>) -> Option<Self> {
         let b = content_type?.as_bytes();
         // `application/grpc`, any case, in one 16-byte compare: setting bit 5 of every byte
