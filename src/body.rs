@@ -275,7 +275,7 @@ pub(crate) fn tagged_response<B>(
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, PROBLEM_JSON);
     error_headers(&error, headers);
-    headers.insert(X_REQUEST_ID, id.to_header_value());
+    headers.insert(X_REQUEST_ID, id.header_value());
     let body = ResponseBody::problem(error.clone(), id);
     response.extensions_mut().insert(error);
     response.map(|()| body)

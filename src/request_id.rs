@@ -50,9 +50,14 @@ impl RequestId {
         self.0.to_str().unwrap_or_default()
     }
 
-    /// The id as a header value.
-    pub(crate) fn to_header_value(&self) -> HeaderValue {
+    /// The id as a header value, shared.
+    pub(crate) fn header_value(&self) -> HeaderValue {
         self.0.clone()
+    }
+
+    /// The id as a header value.
+    pub(crate) fn into_header_value(self) -> HeaderValue {
+        self.0
     }
 }
 

@@ -145,7 +145,7 @@ fn classify_inner(
         let id = RequestId::from_value_or_generate(info.request_id.as_ref());
         tracing::error!(request_id = id.as_str(), error = %error, "inner service failed");
         // The response carries the id that was logged.
-        info.request_id = Some(id.to_header_value());
+        info.request_id = Some(id.into_header_value());
     }
     #[cfg(not(feature = "tracing"))]
     let _ = info;
@@ -329,7 +329,6 @@ fn render<F: Format, B>(
         // One correlation id per response: the inner one under the default name goes.
         head.headers.remove(X_REQUEST_ID);
     }
-    let id_value = insert.then(|| id.to_header_value());
     if let Some(protocol) = info.grpc {
         let default = config.format.default_message(error.kind());
         head.status = http::StatusCode::OK;
@@ -342,8 +341,9 @@ fn render<F: Format, B>(
             id.as_str(),
             &config.grpc_domain,
         );
-        if let Some(value) = id_value {
-            head.headers.insert(id_header.clone(), value);
+        if insert {
+            head.headers
+                .insert(id_header.clone(), id.into_header_value());
         }
         return Response::from_parts(head, ResponseBody::empty());
     }
@@ -352,7 +352,11 @@ fn render<F: Format, B>(
         Some(path) => cx.with_path(path.path()),
         None => cx,
     };
-    let body = render_into(&mut head, &config.format, &error, &cx, id_header, id_value);
+    let body = render_into(&mut head, &config.format, &error, &cx);
+    if insert {
+        head.headers
+            .insert(id_header.clone(), id.into_header_value());
+    }
     if info.method == Method::HEAD {
         head.headers
             .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));

@@ -31,9 +31,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{
-    HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, TRANSFER_ENCODING,
-};
+use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, StatusCode};
 use serde::Serialize;
 
@@ -268,19 +266,16 @@ pub(crate) fn error_headers(error: &ApiError, headers: &mut HeaderMap) {
     }
 }
 
-/// Renders `error` into a response head: status, `Content-Type`, `Retry-After`, the
-/// correlation id `id` under `id_header` (`None`: the head has it already), the reason phrase
-/// (MSI's 427); returns the body, written once. The head may be an error response's own, kept
-/// with its other headers: the old body's `Content-Length` and `Transfer-Encoding` go.
+/// Renders `error` into a response head: status, `Content-Type`, `Retry-After`, the reason
+/// phrase (MSI's 427); returns the body, written once. The head may be an error response's own,
+/// kept with its other headers: the old body's `Content-Length` and `Transfer-Encoding` go.
 ///
-/// The `ApiError` itself is *not* inserted into the extensions.
+/// Neither the correlation id nor the `ApiError` itself is inserted.
 pub(crate) fn render_into<F: Format + ?Sized>(
     head: &mut http::response::Parts,
     format: &F,
     error: &ApiError,
     cx: &RequestContext<'_>,
-    id_header: &HeaderName,
-    id: Option<HeaderValue>,
 ) -> Bytes {
     let rendered = format.render(error, cx);
     head.status = rendered.status;
@@ -288,9 +283,6 @@ pub(crate) fn render_into<F: Format + ?Sized>(
     drop_body_headers(headers);
     headers.insert(CONTENT_TYPE, rendered.content_type);
     error_headers(error, headers);
-    if let Some(id) = id {
-        headers.insert(id_header, id);
-    }
     // A reason phrase may hold only HTAB, SP, VCHAR and obs-text (RFC 9112): a custom format's
     // invalid one is left out rather than handed to hyper, which would panic on it.
     #[cfg(feature = "hyper")]
@@ -330,14 +322,8 @@ pub fn error_response(error: ApiError) -> http::Response<Bytes> {
     let id = RequestId::generate();
     let cx = RequestContext::new(id.as_str(), &Method::GET);
     let (mut head, ()) = http::Response::new(()).into_parts();
-    let body = render_into(
-        &mut head,
-        &Problem::new(),
-        &error,
-        &cx,
-        &X_REQUEST_ID,
-        Some(id.to_header_value()),
-    );
+    let body = render_into(&mut head, &Problem::new(), &error, &cx);
+    head.headers.insert(X_REQUEST_ID, id.into_header_value());
     head.extensions.insert(error);
     http::Response::from_parts(head, body)
 }
