@@ -50,6 +50,7 @@ impl<S, B, V: TokenValidator> Check<S, B> for AuthTokenLayer<V> {
     type Pass = ();
     type Later = Infallible;
 
+    #[inline]
     fn check(&self, request: &mut Request<B>) -> Verdict<(), Infallible> {
         let config = &*self.config;
         let Some(by_route) = config.route(request) else {

@@ -94,10 +94,12 @@ where
     type Future =
         ResponseFuture<S, <C::Later as Start<S, ReqBody, C::Body>>::Wait, C::Body, ResBody>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let state = match self.check.check(&mut request) {
             Verdict::Pass(pass) => State::Inner {
@@ -150,6 +152,7 @@ where
 {
     type Output = Result<Response<ResponseBody<R>>, S::Error>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.project().state;
         loop {

@@ -369,6 +369,7 @@ where
     type Pass = ();
     type Later = VerifyJson;
 
+    #[inline]
     fn check(&self, request: &mut Request<B>) -> Verdict<(), VerifyJson> {
         let headers = request.headers();
         // A body stream not known to be empty carries a body whatever the headers say: the

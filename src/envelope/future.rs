@@ -161,6 +161,7 @@ where
 {
     type Output = Result<Response<ResponseBody<B>>, std::convert::Infallible>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         match this.state.as_mut().project() {

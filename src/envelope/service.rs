@@ -98,6 +98,7 @@ where
         }
     }
 
+    #[inline]
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
         let headers = request.headers();
