@@ -22,7 +22,6 @@
 //! JWTs checked against the keys at `URL` (plain http), with the same scope rules (scopes from
 //! `scp`, `scope` or `roles`).
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -453,14 +452,28 @@ pub async fn serve_app(
 }
 
 struct Args {
-    addr: SocketAddr,
+    /// `HOST:PORT`, the host a name (`localhost`) or an address.
+    addr: String,
     format: String,
     jwt: Option<[String; 3]>,
 }
 
-fn args() -> Result<Args, String> {
+/// Why the demo does not start: `--help` (printed to stdout, exit 0) or a usage error (stderr,
+/// exit 2).
+enum Exit {
+    Help(String),
+    Usage(String),
+}
+
+impl From<String> for Exit {
+    fn from(message: String) -> Self {
+        Exit::Usage(message)
+    }
+}
+
+fn args() -> Result<Args, Exit> {
     let mut parsed = Args {
-        addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+        addr: "127.0.0.1:3000".to_owned(),
         format: "defender".to_owned(),
         jwt: None,
     };
@@ -480,37 +493,44 @@ fn args() -> Result<Args, String> {
         match flag.as_str() {
             "--addr" => {
                 let v = value()?;
-                parsed.addr = v.parse().map_err(|e| format!("--addr {v}: {e}"))?;
+                match v.rsplit_once(':') {
+                    Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+                        parsed.addr = v;
+                    }
+                    _ => return Err(format!("--addr {v}: expected HOST:PORT").into()),
+                }
             }
             "--format" => parsed.format = value()?,
             "--jwks-url" => jwt[0] = Some(value()?),
             "--issuer" => jwt[1] = Some(value()?),
             "--audience" => jwt[2] = Some(value()?),
             "-h" | "--help" => {
-                return Err(format!(
+                return Err(Exit::Help(format!(
                     "usage: demo [--addr HOST:PORT] [--format {}] [--jwks-url URL --issuer ISS --audience AUD]",
                     FORMATS.join("|")
-                ))
+                )))
             }
-            other => return Err(format!("unknown argument {other}; try --help")),
+            other => return Err(format!("unknown argument {other}; try --help").into()),
         }
     }
     if let [Some(url), Some(issuer), Some(audience)] = jwt.clone() {
         parsed.jwt = Some([url, issuer, audience]);
     } else if jwt.iter().any(Option::is_some) {
-        return Err("--jwks-url, --issuer and --audience go together".to_owned());
+        return Err(Exit::Usage(
+            "--jwks-url, --issuer and --audience go together".to_owned(),
+        ));
     }
     if parsed.jwt.is_some() && !cfg!(feature = "jwt") {
-        return Err(
+        return Err(Exit::Usage(
             "JWTs need the jwt feature: cargo run --example demo --features jwt -- ...".into(),
-        );
+        ));
     }
     if format(&parsed.format).is_none() {
-        return Err(format!(
+        return Err(Exit::Usage(format!(
             "unknown format {:?}; one of {}",
             parsed.format,
             FORMATS.join(", ")
-        ));
+        )));
     }
     Ok(parsed)
 }
@@ -520,23 +540,40 @@ fn args() -> Result<Args, String> {
 async fn main() -> std::io::Result<()> {
     let args = match args() {
         Ok(args) => args,
-        Err(message) => {
+        Err(Exit::Help(usage)) => {
+            println!("{usage}");
+            return Ok(());
+        }
+        Err(Exit::Usage(message)) => {
             eprintln!("{message}");
             std::process::exit(2);
         }
     };
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    // A bad JWKS URL is refused before the demo says it listens.
+    #[cfg(feature = "jwt")]
+    let jwks = match &args.jwt {
+        Some([url, ..]) => Some(
+            tower_envelope::auth::jwt::Jwks::url(url).unwrap_or_else(|e| {
+                eprintln!("--jwks-url {url}: {e}");
+                std::process::exit(2);
+            }),
+        ),
+        None => None,
+    };
+    let listener = match tokio::net::TcpListener::bind(&args.addr).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("cannot listen on {}: {e}", args.addr);
+            std::process::exit(1);
+        }
+    };
     let base = format!("http://{}", listener.local_addr()?);
     println!(
         "tower-envelope demo on {base}, errors in the {} format",
         args.format
     );
     #[cfg(feature = "jwt")]
-    if let Some([url, issuer, audience]) = &args.jwt {
-        let jwks = tower_envelope::auth::jwt::Jwks::url(url).unwrap_or_else(|e| {
-            eprintln!("--jwks-url {url}: {e}");
-            std::process::exit(2);
-        });
+    if let (Some([url, issuer, audience]), Some(jwks)) = (&args.jwt, jwks) {
         let validator = tower_envelope::auth::jwt::JwksValidator::new(jwks, issuer, audience);
         println!("bearer tokens are JWTs signed by a key of {url}, iss {issuer}, aud {audience}");
         println!("try:\n  curl -i {base}/api/machines/1 -H \"Authorization: Bearer $TOKEN\"");
