@@ -551,15 +551,12 @@ async fn main() -> std::io::Result<()> {
     };
     // A bad JWKS URL is refused before the demo says it listens.
     #[cfg(feature = "jwt")]
-    let jwks = match &args.jwt {
-        Some([url, ..]) => Some(
-            tower_envelope::auth::jwt::Jwks::url(url).unwrap_or_else(|e| {
-                eprintln!("--jwks-url {url}: {e}");
-                std::process::exit(2);
-            }),
-        ),
-        None => None,
-    };
+    let jwks = args.jwt.as_ref().map(|[url, ..]| {
+        tower_envelope::auth::jwt::Jwks::url(url).unwrap_or_else(|e| {
+            eprintln!("--jwks-url {url}: {e}");
+            std::process::exit(2);
+        })
+    });
     let listener = match tokio::net::TcpListener::bind(&args.addr).await {
         Ok(listener) => listener,
         Err(e) => {
