@@ -181,7 +181,7 @@ pub fn tokens() -> StaticTokens {
 }
 
 /// The scope each method of the `/api` routes needs, whatever checks the token.
-fn scopes<V>(auth: AuthTokenLayer<V>) -> AuthTokenLayer<V> {
+fn scopes(auth: AuthTokenLayer) -> AuthTokenLayer {
     // A GET scope also guards HEAD.
     auth.require_scope(Method::GET, "read")
         .require_scope(Method::POST, "write")
@@ -224,7 +224,7 @@ struct Layers {
 
 /// `/healthz`, `/openapi.json` and `api` under the envelope and the request validators;
 /// `auth` is the token check `api` is guarded with.
-fn stack<V: 'static>(format: Arc<dyn Format>, api: Router, auth: &AuthTokenLayer<V>) -> Router {
+fn stack(format: Arc<dyn Format>, api: Router, auth: &AuthTokenLayer) -> Router {
     let layers = Layers {
         envelope: ErrorEnvelopeLayer::new(format)
             .catch_panic()
@@ -257,7 +257,7 @@ fn stack<V: 'static>(format: Arc<dyn Format>, api: Router, auth: &AuthTokenLayer
 
 /// The demo's OpenAPI document: its operations, each with the errors the layers in front of it
 /// and its handler can answer, in the envelope's format.
-fn openapi<V: 'static>(layers: &Layers, auth: &AuthTokenLayer<V>) -> OpenApi {
+fn openapi(layers: &Layers, auth: &AuthTokenLayer) -> OpenApi {
     let mut doc = OpenApiBuilder::new()
         .info(Info::new("tower-envelope demo", env!("CARGO_PKG_VERSION")))
         .build();
@@ -351,26 +351,13 @@ fn openapi<V: 'static>(layers: &Layers, auth: &AuthTokenLayer<V>) -> OpenApi {
 
 /// The demo application rendering its errors in `format`, with the demo's static tokens.
 pub fn app(format: Arc<dyn Format>) -> Router {
-    let auth = scopes(AuthTokenLayer::bearer(tokens()));
-    let guard = auth.clone();
-    stack(
-        format,
-        api(move |route| route.route_layer(guard.clone())),
-        &auth,
-    )
+    app_with(format, AuthTokenLayer::bearer(tokens()))
 }
 
-/// The demo application with JWT bearer tokens checked against `validator`: the same stack and
-/// scope rules as [`app`].
-#[cfg(feature = "jwt")]
-#[allow(dead_code)]
-pub fn jwt_app(
-    format: Arc<dyn Format>,
-    validator: tower_envelope::auth::jwt::JwksValidator,
-) -> Router {
-    let auth = scopes(AuthTokenLayer::bearer(tower_envelope::auth::Async(
-        validator,
-    )));
+/// The demo application with the tokens checked by `auth` (static tokens, JWTs): the same
+/// stack and scope rules as [`app`].
+pub fn app_with(format: Arc<dyn Format>, auth: AuthTokenLayer) -> Router {
+    let auth = scopes(auth);
     let guard = auth.clone();
     stack(
         format,
@@ -551,8 +538,8 @@ async fn main() -> std::io::Result<()> {
     };
     // A bad JWKS URL is refused before the demo says it listens.
     #[cfg(feature = "jwt")]
-    let jwks = args.jwt.as_ref().map(|[url, ..]| {
-        tower_envelope::auth::jwt::Jwks::url(url).unwrap_or_else(|e| {
+    let jwks = args.jwt.as_ref().map(|[url, issuer, audience]| {
+        tower_envelope::auth::jwt::JwksValidator::new(url, issuer, audience).unwrap_or_else(|e| {
             eprintln!("--jwks-url {url}: {e}");
             std::process::exit(2);
         })
@@ -570,12 +557,11 @@ async fn main() -> std::io::Result<()> {
         args.format
     );
     #[cfg(feature = "jwt")]
-    if let (Some([url, issuer, audience]), Some(jwks)) = (&args.jwt, jwks) {
-        let validator = tower_envelope::auth::jwt::JwksValidator::new(jwks, issuer, audience);
+    if let (Some([url, issuer, audience]), Some(validator)) = (&args.jwt, jwks) {
         println!("bearer tokens are JWTs signed by a key of {url}, iss {issuer}, aud {audience}");
         println!("try:\n  curl -i {base}/api/machines/1 -H \"Authorization: Bearer $TOKEN\"");
         let format = format(&args.format).expect("checked in args()");
-        let app = jwt_app(format, validator);
+        let app = app_with(format, AuthTokenLayer::bearer_async(validator));
         return serve_app(listener, app, HEADER_READ_TIMEOUT, async {
             let _ = tokio::signal::ctrl_c().await;
         })

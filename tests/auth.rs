@@ -22,7 +22,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
-use tower_envelope::auth::{Async, AuthTokenLayer, Principal, StaticTokens, TokenError};
+use tower_envelope::auth::{AuthTokenLayer, Principal, StaticTokens, TokenError};
 use tower_envelope::{ErrorEnvelopeLayer, ErrorKind};
 
 // ---- counting allocator -------------------------------------------------------------------
@@ -665,7 +665,7 @@ async fn async_validator_runs_before_the_inner_service() {
     };
     let done = introspect.done.clone();
     let svc = ServiceBuilder::new()
-        .layer(AuthTokenLayer::bearer(Async(validator)).require_scope(Method::POST, "write"))
+        .layer(AuthTokenLayer::bearer_async(validator).require_scope(Method::POST, "write"))
         .service_fn(move |req: Request<Full<Bytes>>| {
             // The validation finished before the inner service was called.
             assert!(
@@ -753,7 +753,7 @@ async fn async_layer_calls_the_service_it_readied() {
             revoking_validator(&token)
         }
     };
-    let mut svc = AuthTokenLayer::bearer(Async(validator)).layer(ReadyOnce { ready: false });
+    let mut svc = AuthTokenLayer::bearer_async(validator).layer(ReadyOnce { ready: false });
     for _ in 0..3 {
         let response = svc.ready().await.unwrap().call(bearer("live")).await;
         assert_eq!(response.unwrap().status(), StatusCode::OK);

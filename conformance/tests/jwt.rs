@@ -17,7 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
@@ -25,11 +25,9 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tower::BoxError;
 use tower::{ServiceBuilder, ServiceExt};
-use tower_envelope::auth::jwt::{
-    HttpFetcher, Jwks, JwksError, JwksValidator, JwtValidator, KeySet,
-};
+use tower_envelope::auth::jwt::{JwksError, JwksValidator, JwtValidator};
 use tower_envelope::auth::{
-    Async, AsyncTokenValidator, AuthTokenLayer, Principal, TokenError, TokenValidator,
+    AsyncTokenValidator, AuthTokenLayer, Principal, TokenError, TokenValidator,
 };
 use tower_envelope::ErrorEnvelopeLayer;
 
@@ -136,8 +134,11 @@ impl Issuer {
         self.validator_with(|jwks| jwks)
     }
 
-    fn validator_with(&self, configure: impl FnOnce(Jwks) -> Jwks) -> JwksValidator {
-        JwksValidator::new(configure(Jwks::url(&self.url()).unwrap()), ISS, AUD)
+    fn validator_with(
+        &self,
+        configure: impl FnOnce(JwksValidator) -> JwksValidator,
+    ) -> JwksValidator {
+        configure(JwksValidator::new(&self.url(), ISS, AUD).unwrap())
     }
 }
 
@@ -241,13 +242,13 @@ fn admin_route(parts: &http::request::Parts) -> &'static [&'static str] {
 
 async fn send<V>(validator: &V, method: Method, path: &str, token: &str) -> Reply
 where
-    V: AsyncTokenValidator + Clone + Send + 'static,
-    V::Future: Send,
+    V: AsyncTokenValidator + Clone + Send + Sync + 'static,
+    V::Future: Send + 'static,
 {
     let svc = ServiceBuilder::new()
         .layer(ErrorEnvelopeLayer::defender())
         .layer(
-            AuthTokenLayer::bearer(Async(validator.clone()))
+            AuthTokenLayer::bearer_async(validator.clone())
                 .require_scope(Method::POST, "write")
                 .require_scopes_with(admin_route),
         )
@@ -257,8 +258,8 @@ where
 
 async fn get<V>(validator: &V, token: &str) -> Reply
 where
-    V: AsyncTokenValidator + Clone + Send + 'static,
-    V::Future: Send,
+    V: AsyncTokenValidator + Clone + Send + Sync + 'static,
+    V::Future: Send + 'static,
 {
     send(validator, Method::GET, "/machines", token).await
 }
@@ -768,14 +769,11 @@ async fn keys_are_refreshed_on_the_interval_without_max_age() {
 #[tokio::test]
 async fn a_fetch_that_hangs_or_overflows_fails_and_answers_503() {
     let key = rsa1();
-    let hangs = || std::future::pending::<Result<Response<Bytes>, BoxError>>();
-    let jwks = Jwks::with_fetcher(hangs).timeout(Duration::from_millis(200));
-    let validator = JwksValidator::new(jwks, ISS, AUD);
-    get(&validator, &valid(&key)).await.assert_unavailable();
+    let hangs = served(std::future::pending).timeout(Duration::from_millis(200));
+    get(&hangs, &valid(&key)).await.assert_unavailable();
 
     let issuer = Issuer::start(&[&key]).await;
-    let small = HttpFetcher::new(&issuer.url()).unwrap().max_size(100);
-    let validator = JwksValidator::new(Jwks::with_fetcher(small), ISS, AUD);
+    let validator = issuer.validator_with(|v| v.max_size(100));
     get(&validator, &valid(&key)).await.assert_unavailable();
     assert_eq!(issuer.hits(), 1);
 }
@@ -791,15 +789,39 @@ async fn wait_for_hits(issuer: &Issuer, hits: usize) {
     panic!("the issuer saw {} requests, not {hits}", issuer.hits());
 }
 
-/// A fetcher that never answers, counting its calls.
-fn hanging_fetcher(
-    calls: &Arc<AtomicUsize>,
-) -> impl Fn() -> std::future::Pending<Result<Response<Bytes>, BoxError>> + Clone {
+/// The URL of the documents `served` answers.
+const KEYS_URL: &str = "https://issuer.test/discovery/keys";
+
+/// A validator whose client is a tower `Service` answering every request with `fetch()`.
+fn served<F, Fut>(fetch: F) -> JwksValidator
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, BoxError>> + Send + 'static,
+{
+    let client = tower::service_fn(move |request: Request<Empty<Bytes>>| {
+        assert_eq!(request.uri(), KEYS_URL);
+        fetch()
+    });
+    JwksValidator::with_client(client, KEYS_URL, ISS, AUD).unwrap()
+}
+
+/// A validator whose client never answers, counting its calls.
+fn hanging(calls: &Arc<AtomicUsize>) -> JwksValidator {
     let calls = Arc::clone(calls);
-    move || {
+    served(move || {
         calls.fetch_add(1, Ordering::SeqCst);
         std::future::pending()
-    }
+    })
+}
+
+/// A validator whose client answers `document`, counting its calls.
+fn answering(document: String, calls: &Arc<AtomicUsize>) -> JwksValidator {
+    let (document, calls) = (Bytes::from(document), Arc::clone(calls));
+    served(move || {
+        calls.fetch_add(1, Ordering::SeqCst);
+        let document = document.clone();
+        async move { Ok(Response::new(Full::new(document))) }
+    })
 }
 
 /// Under tokio's paused clock: a request waits for a hanging issuer at most `max_wait`, not the
@@ -807,10 +829,9 @@ fn hanging_fetcher(
 #[tokio::test(start_paused = true)]
 async fn a_request_waits_for_a_hanging_issuer_at_most_max_wait() {
     let calls = Arc::new(AtomicUsize::new(0));
-    let jwks = Jwks::with_fetcher(hanging_fetcher(&calls))
+    let validator = hanging(&calls)
         .timeout(Duration::from_secs(3600))
         .max_wait(Duration::from_secs(2));
-    let validator = JwksValidator::new(jwks, ISS, AUD);
     let token = valid(&rsa1());
     let outcome = tokio::time::timeout(Duration::from_secs(5), validator.validate(&token))
         .await
@@ -820,11 +841,7 @@ async fn a_request_waits_for_a_hanging_issuer_at_most_max_wait() {
         "{outcome:?}"
     );
     // The default wait is at most 2 s as well.
-    let default = JwksValidator::new(
-        Jwks::with_fetcher(hanging_fetcher(&calls)).timeout(Duration::from_secs(3600)),
-        ISS,
-        AUD,
-    );
+    let default = hanging(&calls).timeout(Duration::from_secs(3600));
     let outcome = tokio::time::timeout(Duration::from_secs(3), default.validate(&token)).await;
     assert!(
         matches!(outcome, Ok(Err(TokenError::UnavailableFor(_)))),
@@ -834,7 +851,7 @@ async fn a_request_waits_for_a_hanging_issuer_at_most_max_wait() {
     // Through the layer: 503 with Retry-After.
     let svc = ServiceBuilder::new()
         .layer(ErrorEnvelopeLayer::defender())
-        .layer(AuthTokenLayer::bearer(Async(validator)))
+        .layer(AuthTokenLayer::bearer_async(validator))
         .service_fn(handler);
     let res = svc
         .oneshot(request(Method::GET, "/", &token))
@@ -859,12 +876,11 @@ async fn a_request_waits_for_a_hanging_issuer_at_most_max_wait() {
 #[tokio::test(start_paused = true)]
 async fn the_refetch_interval_counts_from_a_fetch_end() {
     let calls = Arc::new(AtomicUsize::new(0));
-    let jwks = Jwks::with_fetcher(hanging_fetcher(&calls))
+    let validator = hanging(&calls)
         .timeout(Duration::from_secs(10))
         .refetch_interval(Duration::from_secs(5))
         .refresh_interval(Duration::from_secs(3600))
         .max_wait(Duration::from_secs(1));
-    let validator = JwksValidator::new(jwks, ISS, AUD);
     let token = valid(&rsa1());
     let first = validator.validate(&token).await;
     assert!(
@@ -894,27 +910,29 @@ async fn the_refetch_interval_counts_from_a_fetch_end() {
 }
 
 #[tokio::test]
-async fn a_custom_fetcher_is_a_closure() {
+async fn a_custom_client_is_a_tower_service() {
     let key = ed25519();
-    let document = Bytes::from(jwks(&[&key]));
     let fetches = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&fetches);
-    let fetch = move || {
-        counted.fetch_add(1, Ordering::SeqCst);
-        let document = document.clone();
-        async move { Ok::<_, BoxError>(Response::new(document)) }
-    };
-    let validator = JwksValidator::new(Jwks::with_fetcher(fetch), ISS, AUD);
+    let validator = answering(jwks(&[&key]), &fetches);
     get(&validator, &valid(&key)).await.assert_ok("alice");
     get(&validator, &valid(&key)).await.assert_ok("alice");
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
 }
 
 #[test]
-fn the_built_in_fetcher_refuses_what_it_cannot_fetch() {
+fn the_built_in_client_refuses_what_it_cannot_fetch() {
     for url in ["not a url", "https://login.example.com/keys", "/keys"] {
-        assert!(matches!(Jwks::url(url), Err(JwksError::Url(_))), "{url}");
+        let built_in = JwksValidator::new(url, ISS, AUD);
+        assert!(matches!(built_in, Err(JwksError::Url(_))), "{url}");
     }
+    let client = tower::service_fn(|_: Request<Empty<Bytes>>| async {
+        Ok::<_, BoxError>(Response::new(Full::new(Bytes::new())))
+    });
+    for url in ["not a url", "ftp://login.example.com/keys", "/keys"] {
+        let custom = JwksValidator::with_client(client, url, ISS, AUD);
+        assert!(matches!(custom, Err(JwksError::Url(_))), "{url}");
+    }
+    assert!(JwksValidator::with_client(client, "https://login.example.com/keys", ISS, AUD).is_ok());
 }
 
 #[tokio::test]
@@ -924,16 +942,13 @@ async fn a_key_that_cannot_verify_is_refused_when_read_so_no_token_reaches_it() 
         json!({"kty": "OKP", "crv": "Ed25519", "kid": "ed-short", "x": "11qYAYKxCrfVS_7TyWQHOg"});
     let key = rsa1();
     let document = json!({"keys": [short, key.jwk()]}).to_string();
-    let keys = KeySet::from_jwks(&document).unwrap();
-    assert_eq!(keys.len(), 1);
-    assert_eq!(keys.algorithm("ed-short"), None);
     let forged = format!(
         "{}.{}.c2ln",
         b64_json(&json!({"alg": "EdDSA", "kid": "ed-short"})),
         b64_json(&claims(json!({})))
     );
 
-    let fixed = JwtValidator::new(keys, ISS, AUD);
+    let fixed = JwtValidator::from_jwks(&document, ISS, AUD).unwrap();
     let svc = ServiceBuilder::new()
         .layer(ErrorEnvelopeLayer::defender())
         .layer(AuthTokenLayer::bearer(fixed))
@@ -952,16 +967,8 @@ async fn a_key_that_cannot_verify_is_refused_when_read_so_no_token_reaches_it() 
         .unwrap();
     reply(res).await.assert_ok("alice");
 
-    let document = Bytes::from(document);
-    let fetch = move || {
-        let document = document.clone();
-        async move { Ok::<_, BoxError>(Response::new(document)) }
-    };
-    let validator = JwksValidator::new(
-        Jwks::with_fetcher(fetch).refetch_interval(Duration::from_secs(3600)),
-        ISS,
-        AUD,
-    );
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let validator = answering(document, &fetches).refetch_interval(Duration::from_secs(3600));
     get(&validator, &forged)
         .await
         .assert_invalid("Unauthorized", "token is signed by an unknown key");
@@ -1023,8 +1030,7 @@ async fn a_token_over_the_length_cap_is_refused_before_it_is_decoded() {
 #[tokio::test]
 async fn a_fixed_key_set_validates_synchronously() {
     let (key, ec) = (rsa1(), p256());
-    let keys = KeySet::from_jwks(jwks(&[&key, &ec])).unwrap();
-    let validator = JwtValidator::new(keys, ISS, AUD);
+    let validator = JwtValidator::from_jwks(jwks(&[&key, &ec]), ISS, AUD).unwrap();
     let svc = ServiceBuilder::new()
         .layer(ErrorEnvelopeLayer::defender())
         .layer(AuthTokenLayer::bearer(validator.clone()).require_scope(Method::POST, "write"))
@@ -1084,7 +1090,7 @@ async fn a_cached_key_costs_only_jsonwebtoken_and_the_principal() {
     decode();
     let (jsonwebtoken_alone, _) = count(decode);
 
-    let fixed = JwtValidator::new(KeySet::from_jwks(jwks(&[&key])).unwrap(), ISS, AUD);
+    let fixed = JwtValidator::from_jwks(jwks(&[&key]), ISS, AUD).unwrap();
     fixed.validate(&token).unwrap();
     let (n, principal) = count(|| fixed.validate(&token));
     assert!(principal.unwrap().has_scope("write"));

@@ -1,13 +1,15 @@
-//! Where a token travels and how it is read: [`Scheme`] and the precise [`CredentialsError`].
+//! Where a token travels and how it is read: [`Scheme`] and the precise `CredentialsError`.
 //!
-//! Parsing borrows the header value ([`HeaderValue::as_bytes`]), never allocates and never
+//! Parsing borrows the header value ([`HeaderValue::as_bytes`](http::HeaderValue::as_bytes)), never allocates and never
 //! panics. Each defect the EdgeCast checklist names (missing header, wrong syntax, quotes, extra
-//! characters) is its own [`CredentialsError`] variant, and no message ever contains the token.
+//! characters) is its own `CredentialsError` variant, and no message ever contains the token.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+#[cfg(test)]
+use http::header::HeaderValue;
+use http::header::{HeaderName, AUTHORIZATION};
 use http::HeaderMap;
 
 /// Where the token is read from: `Authorization: Bearer <token>` (RFC 6750),
@@ -19,13 +21,11 @@ use http::HeaderMap;
 /// `TOK:` any number of spaces, including none, is accepted.
 ///
 /// ```
-/// use tower_envelope::auth::{CredentialsError, Scheme};
-/// use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
+/// use tower_envelope::auth::{AuthTokenLayer, Scheme, StaticTokens};
 ///
-/// let mut headers = HeaderMap::new();
-/// headers.insert(AUTHORIZATION, HeaderValue::from_static("bearer abc123"));
-/// assert_eq!(Scheme::bearer().credentials(&headers), Ok("abc123"));
-/// assert_eq!(Scheme::tok().credentials(&headers), Err(CredentialsError::WrongScheme));
+/// let tokens = StaticTokens::new().token("abc123", ["read"]);
+/// let qradar = AuthTokenLayer::new(Scheme::header("SEC"), tokens);
+/// assert_eq!(qradar.scheme().header_name(), "sec");
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Scheme {
@@ -115,7 +115,10 @@ impl Scheme {
     /// not empty, not wrapped in quotes and starts with the scheme; then the token is not
     /// empty, has no surrounding whitespace, is not wrapped in quotes (`"` or `'`) and holds
     /// only visible ASCII characters (`!`..=`~`).
-    pub fn credentials<'h>(&self, headers: &'h HeaderMap) -> Result<&'h str, CredentialsError> {
+    pub(crate) fn credentials<'h>(
+        &self,
+        headers: &'h HeaderMap,
+    ) -> Result<&'h str, CredentialsError> {
         self.token(headers).and_then(as_str)
     }
 
@@ -129,7 +132,8 @@ impl Scheme {
     }
 
     /// Reads the token from one header value; see [`Scheme::credentials`].
-    pub fn parse<'v>(&self, value: &'v HeaderValue) -> Result<&'v str, CredentialsError> {
+    #[cfg(test)]
+    pub(crate) fn parse<'v>(&self, value: &'v HeaderValue) -> Result<&'v str, CredentialsError> {
         self.token_of(value.as_bytes()).and_then(as_str)
     }
 
@@ -260,7 +264,7 @@ impl fmt::Debug for Scheme {
 /// value (a header without a scheme may be a bare token).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum CredentialsError {
+pub(crate) enum CredentialsError {
     /// The header is absent: the request carries no credentials.
     Missing,
     /// The header appears more than once.
@@ -287,7 +291,7 @@ impl CredentialsError {
     /// `"SEC header is missing"`.
     ///
     /// Borrowed for the `Authorization` forms; the named-header form formats the header name.
-    pub fn message(self, scheme: &Scheme) -> Cow<'static, str> {
+    pub(crate) fn message(self, scheme: &Scheme) -> Cow<'static, str> {
         let authorization = scheme.kind != Kind::Header;
         let fixed = match self {
             Self::Missing if authorization => "Authorization header is missing",

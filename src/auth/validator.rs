@@ -44,7 +44,8 @@ impl<V: TokenValidator + ?Sized> TokenValidator for Arc<V> {
 }
 
 /// Checks a token asynchronously, e.g. by introspection against an authorization server
-/// (RFC 7662). Used by [`crate::AuthTokenLayer`] through [`crate::auth::Async`].
+/// (RFC 7662). Used by [`AuthTokenLayer::bearer_async`](crate::AuthTokenLayer::bearer_async)
+/// and [`AuthTokenLayer::new_async`](crate::AuthTokenLayer::new_async).
 ///
 /// The future cannot borrow the token (it is stored beside the request the token is read
 /// from): copy the token into it if it needs it.

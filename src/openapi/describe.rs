@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use http::Method;
 
-use crate::auth::{AuthTokenLayer, StaticTokens};
+use crate::auth::AuthTokenLayer;
 use crate::error::ErrorKind;
 use crate::{BodyLimitLayer, ContentTypeLayer, ErrorEnvelopeLayer, Format, UrlEncodingLayer};
 
@@ -90,7 +90,7 @@ const WWW_AUTHENTICATE: &str = "The RFC 6750 challenge: the scheme, the realm an
      that was sent, `error=\"invalid_token\"` or `error=\"insufficient_scope\"` with the scopes \
      required.";
 
-impl<V: 'static> DescribeErrors for AuthTokenLayer<V> {
+impl DescribeErrors for AuthTokenLayer {
     fn describe_errors(&self, method: &Method, errors: &mut Errors) {
         errors
             .error_with_header(
@@ -111,7 +111,7 @@ impl<V: 'static> DescribeErrors for AuthTokenLayer<V> {
             );
         }
         // A validator that fetches keys may be unable to answer; a fixed token table never is.
-        if std::any::TypeId::of::<V>() != std::any::TypeId::of::<StaticTokens>() {
+        if self.may_be_unavailable() {
             errors.error(ErrorKind::ServiceUnavailable);
         }
     }

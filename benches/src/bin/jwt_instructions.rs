@@ -13,12 +13,12 @@
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{Method, Request, Response};
-use http_body_util::Full;
+use http_body_util::{Empty, Full};
 use serde_json::json;
 use tower::BoxError;
 use tower::{Layer, Service};
-use tower_envelope::auth::jwt::{Jwks, JwksValidator, JwtValidator, KeySet};
-use tower_envelope::auth::{Async, AsyncTokenValidator, AuthTokenLayer};
+use tower_envelope::auth::jwt::{JwksValidator, JwtValidator};
+use tower_envelope::auth::{AsyncTokenValidator, AuthTokenLayer};
 
 use tower_envelope_benches::keys::{self, ed25519, jwks, p256, rsa1, TestKey};
 use tower_envelope_benches::service::{self, drive, BARE};
@@ -64,8 +64,8 @@ where
 }
 
 fn fixed(key: &TestKey, n: usize) {
-    let keys = KeySet::from_jwks(jwks(&[key])).unwrap();
-    let layer = AuthTokenLayer::bearer(JwtValidator::new(keys, ISS, AUD));
+    let validator = JwtValidator::from_jwks(jwks(&[key]), ISS, AUD).unwrap();
+    let layer = AuthTokenLayer::bearer(validator);
     run(layer.layer(BARE), &token(key), n);
 }
 
@@ -76,15 +76,16 @@ fn fetched(key: &TestKey, n: usize) {
         .unwrap();
     let _entered = runtime.enter();
     let document = Bytes::from(jwks(&[key]));
-    let fetch = move || {
+    let client = tower::service_fn(move |_: Request<Empty<Bytes>>| {
         let document = document.clone();
-        async move { Ok::<_, BoxError>(Response::new(document)) }
-    };
-    let validator = JwksValidator::new(Jwks::with_fetcher(fetch), ISS, AUD);
+        async move { Ok::<_, BoxError>(Response::new(Full::new(document))) }
+    });
+    let url = "https://issuer.test/keys";
+    let validator = JwksValidator::with_client(client, url, ISS, AUD).unwrap();
     let token = token(key);
     runtime.block_on(validator.validate(&token)).unwrap();
     run(
-        AuthTokenLayer::bearer(Async(validator)).layer(BARE),
+        AuthTokenLayer::bearer_async(validator).layer(BARE),
         &token,
         n,
     );

@@ -13,17 +13,28 @@ use tokio::sync::watch;
 // tokio's clock, so that the intervals follow a paused runtime in tests.
 use tokio::time::Instant;
 
-use super::{JwksError, JwksFetcher, KeySet};
+use http::Uri;
+
+use super::fetch::Fetch;
+use super::{JwksError, KeySet};
 
 /// The longest a background refresh waits, whatever `max-age` says.
 const MAX_REFRESH: Duration = Duration::from_secs(24 * 60 * 60);
 
-pub(crate) struct Cache<F> {
-    fetcher: F,
+/// How often and how far the keys are fetched.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
     pub(crate) refetch: Duration,
-    refresh: Duration,
-    timeout: Duration,
-    max_wait: Duration,
+    pub(crate) refresh: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) max_wait: Duration,
+    pub(crate) max_size: usize,
+}
+
+pub(crate) struct Cache {
+    client: Arc<dyn Fetch>,
+    uri: Uri,
+    pub(crate) settings: Settings,
     keys: RwLock<Arc<KeySet>>,
     state: Mutex<State>,
     /// Counts finished fetches: waiters subscribe before they look, so none is missed.
@@ -56,7 +67,28 @@ impl State {
     }
 }
 
-impl<F> Cache<F> {
+impl Cache {
+    pub(crate) fn new(client: Arc<dyn Fetch>, uri: Uri, settings: Settings) -> Self {
+        Self {
+            client,
+            uri,
+            settings,
+            keys: RwLock::default(),
+            state: Mutex::default(),
+            fetched: watch::Sender::new(0),
+            refresher: AtomicBool::new(false),
+        }
+    }
+
+    /// The same client and URL with new settings, and nothing cached yet.
+    pub(crate) fn with_settings(&self, settings: Settings) -> Self {
+        Self::new(Arc::clone(&self.client), self.uri.clone(), settings)
+    }
+
+    pub(crate) fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
     /// The cached keys (an `Arc` clone: no allocation, no lock held afterwards).
     pub(crate) fn keys(&self) -> Arc<KeySet> {
         Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
@@ -69,48 +101,29 @@ impl<F> Cache<F> {
     pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
         self.fetched.subscribe()
     }
-}
-
-impl<F: JwksFetcher> Cache<F> {
-    pub(crate) fn new(
-        fetcher: F,
-        refetch: Duration,
-        refresh: Duration,
-        timeout: Duration,
-        max_wait: Duration,
-    ) -> Self {
-        Self {
-            fetcher,
-            refetch,
-            refresh,
-            timeout,
-            max_wait,
-            keys: RwLock::default(),
-            state: Mutex::default(),
-            fetched: watch::Sender::new(0),
-            refresher: AtomicBool::new(false),
-        }
-    }
 
     /// Whether an unknown `kid` may fetch now: none in flight, and none ended within the
     /// refetch interval.
     pub(crate) fn may_refetch(&self, state: &State) -> bool {
-        !state.in_flight && state.last_end.is_none_or(|at| at.elapsed() >= self.refetch)
+        !state.in_flight
+            && state
+                .last_end
+                .is_none_or(|at| at.elapsed() >= self.settings.refetch)
     }
 
     /// How long until an unknown `kid` may fetch again (the refetch interval while a fetch is in
     /// flight): what a request refused meanwhile is told to wait.
     pub(crate) fn retry_after(&self, state: &State) -> Duration {
         match state.last_end {
-            Some(at) if !state.in_flight => self.refetch.saturating_sub(at.elapsed()),
-            _ => self.refetch,
+            Some(at) if !state.in_flight => self.settings.refetch.saturating_sub(at.elapsed()),
+            _ => self.settings.refetch,
         }
     }
 
     /// Waits for the fetch in flight to finish, at most the longest wait of a request (the fetch
     /// goes on after it).
     pub(crate) async fn wait(&self, mut fetched: watch::Receiver<u64>) {
-        let _ = tokio::time::timeout(self.max_wait, fetched.changed()).await;
+        let _ = tokio::time::timeout(self.settings.max_wait, fetched.changed()).await;
     }
 
     /// Starts a fetch unless one is in flight; whether one is in flight now. Without a tokio
@@ -140,7 +153,8 @@ impl<F: JwksFetcher> Cache<F> {
     }
 
     async fn load(&self) -> Result<(KeySet, Option<Duration>), JwksError> {
-        let response = tokio::time::timeout(self.timeout, self.fetcher.fetch())
+        let fetch = self.client.fetch(&self.uri, self.settings.max_size);
+        let response = tokio::time::timeout(self.settings.timeout, fetch)
             .await
             .map_err(|_| JwksError::Timeout)?
             .map_err(JwksError::Fetch)?;
@@ -178,15 +192,16 @@ impl<F: JwksFetcher> Cache<F> {
         let last_end = state.last_end?;
         if state.failed() {
             let backoff = self
+                .settings
                 .refetch
                 .saturating_mul(1 << state.failures.min(16).saturating_sub(1))
-                .min(self.refresh.max(self.refetch));
+                .min(self.settings.refresh.max(self.settings.refetch));
             return last_end.checked_add(backoff);
         }
-        let ttl = state
-            .max_age
-            .unwrap_or(self.refresh)
-            .clamp(self.refetch, MAX_REFRESH.max(self.refetch));
+        let ttl = state.max_age.unwrap_or(self.settings.refresh).clamp(
+            self.settings.refetch,
+            MAX_REFRESH.max(self.settings.refetch),
+        );
         state.last_success.unwrap_or(last_end).checked_add(ttl)
     }
 
@@ -205,12 +220,12 @@ impl<F: JwksFetcher> Cache<F> {
 }
 
 /// Ends a fetch as failed if its task ends without finishing it (a panic, a dropped task).
-struct Finish<F: JwksFetcher> {
-    cache: Arc<Cache<F>>,
+struct Finish {
+    cache: Arc<Cache>,
     done: bool,
 }
 
-impl<F: JwksFetcher> Drop for Finish<F> {
+impl Drop for Finish {
     fn drop(&mut self) {
         if !self.done {
             self.cache.finish(Err(JwksError::Timeout));
@@ -219,7 +234,7 @@ impl<F: JwksFetcher> Drop for Finish<F> {
 }
 
 /// The background refresh: holds the cache weakly, so it ends when the last validator goes.
-async fn refresh<F: JwksFetcher>(cache: Weak<Cache<F>>) {
+async fn refresh(cache: Weak<Cache>) {
     loop {
         let (due, fetched) = {
             let Some(cache) = cache.upgrade() else { return };

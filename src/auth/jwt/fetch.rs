@@ -1,132 +1,88 @@
-//! How a JWKS document is fetched: the [`JwksFetcher`] trait and the built-in [`HttpFetcher`].
+//! How the JWKS document is fetched: one `GET` sent through a tower `Service` (the built-in
+//! hyper-util client, or the application's own), its body read up to a size limit.
 
 use std::fmt;
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::ACCEPT;
 use http::{HeaderValue, Request, Response, Uri};
+use http_body::Body;
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use tower_service::Service;
 
 use super::JwksError;
 use crate::BoxError;
 
-/// Fetches the JWKS document: one `GET` of the key set's URL, answered with the response (its
-/// status, its headers for `Cache-Control`, and its whole body).
-///
-/// [`HttpFetcher`] is the built-in one (plain `http`, e.g. a sidecar or a loopback issuer). For
-/// `https` plug in the HTTP client the application already has; a closure returning a future
-/// is a fetcher, e.g. with `reqwest`:
-///
-/// ```ignore
-/// let client = reqwest::Client::new();
-/// let fetch = move || {
-///     let request = client.get("https://login.microsoftonline.com/common/discovery/v2.0/keys");
-///     async move {
-///         let response = request.send().await?;
-///         let mut out = http::Response::builder().status(response.status());
-///         if let Some(cache) = response.headers().get(http::header::CACHE_CONTROL) {
-///             out = out.header(http::header::CACHE_CONTROL, cache);
-///         }
-///         Ok(out.body(response.bytes().await?)?)
-///     }
-/// };
-/// let jwks = Jwks::with_fetcher(fetch);
-/// ```
-///
-/// A fetcher should bound the body it reads; the cache bounds the time a fetch takes
-/// ([`Jwks::timeout`](super::Jwks::timeout)).
-pub trait JwksFetcher: Send + Sync + 'static {
-    /// The fetch.
-    type Future: Future<Output = Result<Response<Bytes>, BoxError>> + Send + 'static;
-
-    /// Starts fetching the JWKS document.
-    fn fetch(&self) -> Self::Future;
-}
-
-impl<F, Fut> JwksFetcher for F
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Response<Bytes>, BoxError>> + Send + 'static,
-{
-    type Future = Fut;
-
-    fn fetch(&self) -> Fut {
-        self()
-    }
-}
-
-/// The largest JWKS document [`HttpFetcher`] reads by default (1 MiB).
+/// The largest JWKS document read by default (1 MiB).
 pub const DEFAULT_MAX_JWKS_SIZE: usize = 1024 * 1024;
 
-/// A [`JwksFetcher`] over plain `http`, on hyper-util's client (requires a tokio runtime).
-#[derive(Clone)]
-pub struct HttpFetcher {
-    uri: Uri,
-    client: Client<HttpConnector, Empty<Bytes>>,
-    max_size: usize,
+/// A fetch in flight: the response with its whole body.
+pub(super) type Fetching = Pin<Box<dyn Future<Output = Result<Response<Bytes>, BoxError>> + Send>>;
+
+/// A client with its type erased.
+pub(super) trait Fetch: Send + Sync {
+    /// Sends `GET uri` and reads the body, failing past `max_size` bytes.
+    fn fetch(&self, uri: &Uri, max_size: usize) -> Fetching;
 }
 
-impl HttpFetcher {
-    /// Fetches the `http` URL `url`.
-    ///
-    /// # Errors
-    ///
-    /// [`JwksError::Url`] when `url` is not an absolute `http` URL (for `https`, plug in another
-    /// client: see [`JwksFetcher`]).
-    pub fn new(url: &str) -> Result<Self, JwksError> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|_| JwksError::Url("the JWKS URL is not a valid URL"))?;
-        if uri.scheme_str() != Some("http") || uri.host().is_none() {
-            return Err(JwksError::Url(
-                "the built-in fetcher reads absolute http URLs only: plug in a client for https",
-            ));
-        }
-        Ok(Self {
-            uri,
-            client: Client::builder(TokioExecutor::new()).build_http(),
-            max_size: DEFAULT_MAX_JWKS_SIZE,
-        })
-    }
+/// Any tower `Service` from `http::Request` to `http::Response`, as a [`Fetch`].
+pub(super) struct Client<S>(pub(super) S);
 
-    /// Sets the largest document read (default [`DEFAULT_MAX_JWKS_SIZE`]); a larger one fails
-    /// the fetch.
-    pub fn max_size(mut self, bytes: usize) -> Self {
-        self.max_size = bytes;
-        self
-    }
-}
-
-impl JwksFetcher for HttpFetcher {
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Bytes>, BoxError>> + Send>>;
-
-    fn fetch(&self) -> Self::Future {
-        let client = self.client.clone();
-        let uri = self.uri.clone();
-        let max_size = self.max_size;
+impl<S, B> Fetch for Client<S>
+where
+    S: Service<Request<Empty<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    fn fetch(&self, uri: &Uri, max_size: usize) -> Fetching {
+        let mut client = self.0.clone();
+        let mut request = Request::new(Empty::new());
+        *request.uri_mut() = uri.clone();
+        request
+            .headers_mut()
+            .insert(ACCEPT, HeaderValue::from_static("application/json"));
         Box::pin(async move {
-            let mut request = Request::new(Empty::new());
-            *request.uri_mut() = uri;
-            request
-                .headers_mut()
-                .insert(ACCEPT, HeaderValue::from_static("application/json"));
-            let (parts, body) = client.request(request).await?.into_parts();
+            poll_fn(|cx| client.poll_ready(cx))
+                .await
+                .map_err(Into::into)?;
+            let (parts, body) = client.call(request).await.map_err(Into::into)?.into_parts();
             let body = Limited::new(body, max_size).collect().await?.to_bytes();
             Ok(Response::from_parts(parts, body))
         })
     }
 }
 
-impl fmt::Debug for HttpFetcher {
+/// The built-in client: hyper-util's, plain `http` (requires a tokio runtime).
+pub(super) fn built_in() -> Arc<dyn Fetch> {
+    use hyper_util::client::legacy::Client as Hyper;
+    let client = Hyper::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    Arc::new(Client(client))
+}
+
+/// `url` as the absolute URL of a document, with one of `schemes`.
+pub(super) fn parse_url(url: &str, schemes: &[&str]) -> Result<Uri, JwksError> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| JwksError::Url("the JWKS URL is not a valid URL"))?;
+    match uri.scheme_str() {
+        Some(scheme) if schemes.contains(&scheme) && uri.host().is_some() => Ok(uri),
+        _ if schemes == ["http"] => Err(JwksError::Url(
+            "the built-in client reads absolute http URLs only: plug in a client for https",
+        )),
+        _ => Err(JwksError::Url(
+            "the JWKS URL is not an absolute http(s) URL",
+        )),
+    }
+}
+
+impl<S> fmt::Debug for Client<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpFetcher")
-            .field("uri", &self.uri)
-            .field("max_size", &self.max_size)
-            .finish()
+        f.write_str("Client")
     }
 }

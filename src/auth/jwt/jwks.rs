@@ -7,164 +7,194 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use super::cache::Cache;
-use super::verify::{header, verify, Rules};
-use super::{rules_methods, Algorithm, HttpFetcher, JwksError, JwksFetcher};
-use crate::auth::{AsyncTokenValidator, InvalidToken, Principal, TokenError};
+use bytes::Bytes;
+use http::{Request, Response, Uri};
+use http_body::Body;
+use http_body_util::Empty;
+use tower_service::Service;
 
-/// The default [`Jwks::refetch_interval`]: 5 seconds.
+use super::cache::{Cache, Settings};
+use super::fetch::{built_in, parse_url, Client, Fetch, DEFAULT_MAX_JWKS_SIZE};
+use super::verify::{header, verify, Rules};
+use super::{rules_methods, Algorithm, JwksError};
+use crate::auth::{AsyncTokenValidator, InvalidToken, Principal, TokenError};
+use crate::BoxError;
+
+/// The default [`JwksValidator::refetch_interval`]: 5 seconds.
 pub const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(5);
-/// The default [`Jwks::refresh_interval`]: 1 hour.
+/// The default [`JwksValidator::refresh_interval`]: 1 hour.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60 * 60);
-/// The default [`Jwks::timeout`]: 10 seconds.
+/// The default [`JwksValidator::timeout`]: 10 seconds.
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
-/// The default [`Jwks::max_wait`]: 2 seconds.
+/// The default [`JwksValidator::max_wait`]: 2 seconds.
 pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(2);
 
-/// Where the keys come from and how often they are fetched: the configuration of a
-/// [`JwksValidator`].
-///
-/// ```
-/// use std::time::Duration;
-/// use tower_envelope::auth::jwt::Jwks;
-///
-/// let jwks = Jwks::url("http://127.0.0.1:8080/keys")
-///     .unwrap()
-///     .refetch_interval(Duration::from_secs(10))
-///     .refresh_interval(Duration::from_secs(15 * 60));
-/// assert!(Jwks::url("ftp://keys").is_err());
-/// ```
-pub struct Jwks<F = HttpFetcher> {
-    fetcher: F,
-    refetch: Duration,
-    refresh: Duration,
-    timeout: Duration,
-    max_wait: Duration,
-}
-
-impl Jwks<HttpFetcher> {
-    /// The JWKS document at the `http` URL `url`, fetched with [`HttpFetcher`].
-    ///
-    /// # Errors
-    ///
-    /// [`JwksError::Url`] when `url` is not an absolute `http` URL.
-    pub fn url(url: &str) -> Result<Self, JwksError> {
-        Ok(Self::with_fetcher(HttpFetcher::new(url)?))
-    }
-}
-
-impl<F: JwksFetcher> Jwks<F> {
-    /// The JWKS document `fetcher` fetches.
-    pub fn with_fetcher(fetcher: F) -> Self {
-        Self {
-            fetcher,
-            refetch: DEFAULT_REFETCH_INTERVAL,
-            refresh: DEFAULT_REFRESH_INTERVAL,
-            timeout: DEFAULT_FETCH_TIMEOUT,
-            max_wait: DEFAULT_MAX_WAIT,
-        }
-    }
-
-    /// Sets how long after a fetch a token naming an unknown `kid` may fetch again (default
-    /// [`DEFAULT_REFETCH_INTERVAL`]): a burst of forged `kid`s costs the issuer at most one
-    /// request per interval. It is also the shortest wait between two background refreshes.
-    pub fn refetch_interval(mut self, interval: Duration) -> Self {
-        self.refetch = interval;
-        self
-    }
-
-    /// Sets how long the keys are kept before a background refresh when the document's
-    /// response has no `Cache-Control: max-age` (default [`DEFAULT_REFRESH_INTERVAL`]).
-    pub fn refresh_interval(mut self, interval: Duration) -> Self {
-        self.refresh = interval;
-        self
-    }
-
-    /// Sets how long a fetch may take before it counts as failed (default
-    /// [`DEFAULT_FETCH_TIMEOUT`]).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Sets how long a request whose `kid` is not cached waits for a fetch (default
-    /// [`DEFAULT_MAX_WAIT`]). When the keys have not arrived by then it is answered 503 with
-    /// `Retry-After`, while the fetch goes on for the requests after it.
-    pub fn max_wait(mut self, max_wait: Duration) -> Self {
-        self.max_wait = max_wait;
-        self
-    }
-}
-
-impl<F: fmt::Debug> fmt::Debug for Jwks<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Jwks")
-            .field("fetcher", &self.fetcher)
-            .field("refetch_interval", &self.refetch)
-            .field("refresh_interval", &self.refresh)
-            .field("timeout", &self.timeout)
-            .field("max_wait", &self.max_wait)
-            .finish()
-    }
-}
-
 /// An [`AsyncTokenValidator`] of JWTs signed by the keys of a JWKS URL: for
-/// [`AuthTokenLayer`](crate::AuthTokenLayer) through [`Async`](crate::auth::Async).
+/// [`AuthTokenLayer::bearer_async`](crate::AuthTokenLayer::bearer_async).
 ///
 /// The keys are fetched when the first token arrives, cached for the process (clones share
 /// them) and refreshed in the background after the document's `Cache-Control: max-age`, or
-/// [`Jwks::refresh_interval`] without one. A token naming an unknown `kid` (a key rotated in)
-/// fetches the document again, at most once per [`Jwks::refetch_interval`]; the tokens that
-/// arrive meanwhile wait for that one fetch. A failed fetch (unreachable, timeout, not 2xx, no
-/// usable key) keeps the cached keys: tokens signed by them still pass, and a token whose `kid`
-/// is not cached is answered [`TokenError::UnavailableFor`] (503 with `Retry-After`), never let
-/// through. A request waits for a fetch at most [`Jwks::max_wait`]; the fetch itself may take
-/// up to [`Jwks::timeout`], and the refetch interval counts from its end.
+/// [`JwksValidator::refresh_interval`] without one. A token naming an unknown `kid` (a key
+/// rotated in) fetches the document again, at most once per
+/// [`JwksValidator::refetch_interval`]; the tokens that arrive meanwhile wait for that one
+/// fetch. A failed fetch (unreachable, timeout, not 2xx, a redirect, a body over
+/// [`JwksValidator::max_size`], no usable key) keeps the cached keys: tokens signed by them
+/// still pass, and a token whose `kid` is not cached is answered [`TokenError::UnavailableFor`]
+/// (503 with `Retry-After`), never let through. A request waits for a fetch at most
+/// [`JwksValidator::max_wait`]; the fetch itself may take up to [`JwksValidator::timeout`], and
+/// the refetch interval counts from its end. Redirects are not followed.
+///
+/// The document is fetched with a tower `Service` taking an `http::Request` and answering an
+/// `http::Response` ([`JwksValidator::with_client`]: a hyper client with the application's
+/// TLS, proxy or retry layers), or with hyper-util's client over plain `http`
+/// ([`JwksValidator::new`]: a sidecar or a loopback issuer).
 ///
 /// A token signed by a cached key costs no allocation besides those of `jsonwebtoken` and of
 /// the principal. Fetches and the background refresh run on the tokio runtime the first token
 /// is validated on.
 ///
 /// The checks are those of [`JwtValidator`](super::JwtValidator).
-pub struct JwksValidator<F = HttpFetcher> {
-    cache: Arc<Cache<F>>,
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_envelope::auth::jwt::JwksValidator;
+///
+/// let validator = JwksValidator::new("http://127.0.0.1:8080/keys", "https://issuer.example", "api://machines")
+///     .unwrap()
+///     .refetch_interval(Duration::from_secs(10))
+///     .refresh_interval(Duration::from_secs(15 * 60));
+/// assert!(JwksValidator::new("ftp://keys", "https://issuer.example", "api://machines").is_err());
+/// ```
+#[derive(Clone)]
+pub struct JwksValidator {
+    cache: Arc<Cache>,
     rules: Arc<Rules>,
 }
 
-impl<F: JwksFetcher> JwksValidator<F> {
-    /// Accepts the tokens signed by the keys of `jwks`, issued by `issuer` (`iss`) for
-    /// `audience` (`aud`).
-    pub fn new(jwks: Jwks<F>, issuer: impl Into<String>, audience: impl Into<String>) -> Self {
-        let Jwks {
-            fetcher,
-            refetch,
-            refresh,
-            timeout,
-            max_wait,
-        } = jwks;
+impl JwksValidator {
+    /// Accepts the tokens signed by the keys of the JWKS document at the `http` URL `url`,
+    /// fetched with hyper-util's client, issued by `issuer` (`iss`) for `audience` (`aud`).
+    ///
+    /// # Errors
+    ///
+    /// [`JwksError::Url`] when `url` is not an absolute `http` URL.
+    pub fn new(
+        url: &str,
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+    ) -> Result<Self, JwksError> {
+        let uri = parse_url(url, &["http"])?;
+        Ok(Self::with(built_in(), uri, issuer.into(), audience.into()))
+    }
+
+    /// Like [`JwksValidator::new`], with the document at the `http` or `https` URL `url`
+    /// fetched by `client`: any tower `Service` taking a `Request<Empty<Bytes>>` and answering
+    /// an `http::Response` (hyper-util's `Client` with a TLS connector, say).
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http::{Request, Response};
+    /// use http_body_util::{Empty, Full};
+    /// use tower_envelope::auth::jwt::JwksValidator;
+    ///
+    /// // A client that answers from memory: a test double, or a file shipped with the app.
+    /// let client = tower::service_fn(|_: Request<Empty<Bytes>>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(r#"{"keys":[]}"#))))
+    /// });
+    /// let validator = JwksValidator::with_client(
+    ///     client,
+    ///     "https://login.microsoftonline.com/common/discovery/v2.0/keys",
+    ///     "https://login.microsoftonline.com/{tenant}/v2.0",
+    ///     "api://machines",
+    /// )
+    /// .unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`JwksError::Url`] when `url` is not an absolute `http` or `https` URL.
+    pub fn with_client<S, B>(
+        client: S,
+        url: &str,
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+    ) -> Result<Self, JwksError>
+    where
+        S: Service<Request<Empty<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send,
+        S::Error: Into<BoxError>,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let uri = parse_url(url, &["http", "https"])?;
+        let client = Arc::new(Client(client));
+        Ok(Self::with(client, uri, issuer.into(), audience.into()))
+    }
+
+    fn with(client: Arc<dyn Fetch>, uri: Uri, issuer: String, audience: String) -> Self {
+        let settings = Settings {
+            refetch: DEFAULT_REFETCH_INTERVAL,
+            refresh: DEFAULT_REFRESH_INTERVAL,
+            timeout: DEFAULT_FETCH_TIMEOUT,
+            max_wait: DEFAULT_MAX_WAIT,
+            max_size: DEFAULT_MAX_JWKS_SIZE,
+        };
         Self {
-            cache: Arc::new(Cache::new(fetcher, refetch, refresh, timeout, max_wait)),
-            rules: Arc::new(Rules::new(issuer.into(), audience.into())),
+            cache: Arc::new(Cache::new(client, uri, settings)),
+            rules: Arc::new(Rules::new(issuer, audience)),
         }
+    }
+
+    /// A new cache (nothing fetched yet, shared with no clone) with `set` applied to the
+    /// settings.
+    fn configure(mut self, set: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = self.cache.settings.clone();
+        set(&mut settings);
+        self.cache = Arc::new(self.cache.with_settings(settings));
+        self
+    }
+
+    /// Sets how long after a fetch a token naming an unknown `kid` may fetch again (default
+    /// [`DEFAULT_REFETCH_INTERVAL`]): a burst of forged `kid`s costs the issuer at most one
+    /// request per interval. It is also the shortest wait between two background refreshes.
+    pub fn refetch_interval(self, interval: Duration) -> Self {
+        self.configure(|s| s.refetch = interval)
+    }
+
+    /// Sets how long the keys are kept before a background refresh when the document's
+    /// response has no `Cache-Control: max-age` (default [`DEFAULT_REFRESH_INTERVAL`]).
+    pub fn refresh_interval(self, interval: Duration) -> Self {
+        self.configure(|s| s.refresh = interval)
+    }
+
+    /// Sets how long a fetch may take before it counts as failed (default
+    /// [`DEFAULT_FETCH_TIMEOUT`]).
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.configure(|s| s.timeout = timeout)
+    }
+
+    /// Sets how long a request whose `kid` is not cached waits for a fetch (default
+    /// [`DEFAULT_MAX_WAIT`]). When the keys have not arrived by then it is answered 503 with
+    /// `Retry-After`, while the fetch goes on for the requests after it.
+    pub fn max_wait(self, max_wait: Duration) -> Self {
+        self.configure(|s| s.max_wait = max_wait)
+    }
+
+    /// Sets the largest document read (default [`DEFAULT_MAX_JWKS_SIZE`]); a larger one fails
+    /// the fetch.
+    pub fn max_size(self, bytes: usize) -> Self {
+        self.configure(|s| s.max_size = bytes)
     }
 
     rules_methods!();
-}
-
-impl<F> Clone for JwksValidator<F> {
-    fn clone(&self) -> Self {
-        Self {
-            cache: Arc::clone(&self.cache),
-            rules: Arc::clone(&self.rules),
-        }
-    }
 }
 
 /// The future of [`JwksValidator`]: ready at once for a cached key, otherwise waiting for the
 /// key set to be fetched.
 type JwksFuture = Pin<Box<dyn Future<Output = Result<Principal, TokenError>> + Send>>;
 
-impl<F: JwksFetcher> AsyncTokenValidator for JwksValidator<F> {
+impl AsyncTokenValidator for JwksValidator {
     type Future = JwksFuture;
 
     fn validate(&self, token: &str) -> JwksFuture {
@@ -194,8 +224,8 @@ impl<F: JwksFetcher> AsyncTokenValidator for JwksValidator<F> {
 
 /// A token whose `kid` is not cached: waits for a fetch (starting one if the refetch interval
 /// allows), then verifies it or refuses it.
-async fn unknown_kid<F: JwksFetcher>(
-    cache: Arc<Cache<F>>,
+async fn unknown_kid(
+    cache: Arc<Cache>,
     rules: Arc<Rules>,
     token: Box<str>,
     alg: Algorithm,
@@ -228,9 +258,11 @@ async fn unknown_kid<F: JwksFetcher>(
     }
 }
 
-impl<F: fmt::Debug> fmt::Debug for JwksValidator<F> {
+impl fmt::Debug for JwksValidator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwksValidator")
+            .field("url", self.cache.uri())
+            .field("settings", &self.cache.settings)
             .field("keys", &*self.cache.keys())
             .field("rules", &self.rules)
             .finish()

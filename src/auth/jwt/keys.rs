@@ -1,4 +1,4 @@
-//! [`KeySet`]: the verification keys of a JWKS document, each with the one algorithm it
+//! The verification keys of a JWKS document, each with the one algorithm it
 //! verifies.
 
 use std::fmt;
@@ -24,33 +24,10 @@ pub(crate) struct Key {
     pub(crate) key: DecodingKey,
 }
 
-/// The verification keys of a JWKS document (RFC 7517), looked up by `kid`.
-///
-/// Each key verifies exactly one [`Algorithm`]: the JWK's `alg` when it names one, otherwise
-/// the usual one for its type (`RS256` for RSA, `ES256`/`ES384` for P-256/P-384, `EdDSA` for
-/// Ed25519). A token whose header names another algorithm is refused, so the token never
-/// chooses how it is verified.
-///
-/// Keys that cannot verify a signature are skipped: encryption keys (`"use": "enc"`), keys
-/// whose `key_ops` lack `verify`, symmetric (`oct`) keys, RSA keys under 2048 or over 8192 bits
-/// or with an exponent out of range, curve points of the wrong size or not on their curve,
-/// unknown key types and curves, and keys whose `alg` does not fit their type. So every key
-/// kept can be handed to the verifier: no token reaches a key that fails when it is used. Of
-/// two keys with the same `kid`, the first is kept.
-///
-/// ```
-/// use tower_envelope::auth::jwt::{Algorithm, KeySet};
-///
-/// let keys = KeySet::from_jwks(r#"{"keys": [
-///     {"kty": "OKP", "crv": "Ed25519", "kid": "ed-1", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
-///     {"kty": "oct", "kid": "secret", "k": "c2VjcmV0"}
-/// ]}"#).unwrap();
-/// assert_eq!(keys.len(), 1); // the symmetric key is skipped
-/// assert_eq!(keys.algorithm("ed-1"), Some(Algorithm::EdDSA));
-/// assert_eq!(keys.algorithm("secret"), None);
-/// ```
+/// The verification keys of a JWKS document (RFC 7517), looked up by `kid`; which keys are
+/// kept is said at [`JwtValidator::from_jwks`](super::JwtValidator::from_jwks).
 #[derive(Clone, Default)]
-pub struct KeySet {
+pub(crate) struct KeySet {
     keys: Vec<Key>,
 }
 
@@ -66,7 +43,7 @@ impl KeySet {
     ///
     /// [`JwksError::Invalid`] when `json` is not a JWKS document, [`JwksError::NoUsableKey`]
     /// when none of its keys can verify a signature.
-    pub fn from_jwks(json: impl AsRef<[u8]>) -> Result<Self, JwksError> {
+    pub(crate) fn from_jwks(json: impl AsRef<[u8]>) -> Result<Self, JwksError> {
         let document: Document =
             serde_json::from_slice(json.as_ref()).map_err(JwksError::Invalid)?;
         let mut keys: Vec<Key> = Vec::with_capacity(document.keys.len());
@@ -85,21 +62,6 @@ impl KeySet {
             return Err(JwksError::NoUsableKey);
         }
         Ok(Self { keys })
-    }
-
-    /// The number of keys.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// Whether there is no key.
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    /// The algorithm of the key `kid`, if the set has it.
-    pub fn algorithm(&self, kid: &str) -> Option<Algorithm> {
-        self.find(Some(kid)).map(|key| key.alg)
     }
 
     /// The key a token's `kid` names; a token without `kid` names the only key of a one-key
@@ -243,10 +205,11 @@ mod tests {
                {{"kty":"RSA","kid":"r","alg":"RS512","n":"{N}","e":"AQAB"}}"#
         ))
         .unwrap();
-        assert_eq!(keys.len(), 3);
-        assert_eq!(keys.algorithm("r"), Some(Algorithm::RS256));
-        assert_eq!(keys.algorithm("p"), Some(Algorithm::PS256));
-        assert_eq!(keys.algorithm("e"), Some(Algorithm::ES256));
+        assert_eq!(keys.keys.len(), 3);
+        let algorithm = |kid| keys.find(Some(kid)).map(|key| key.alg);
+        assert_eq!(algorithm("r"), Some(Algorithm::RS256));
+        assert_eq!(algorithm("p"), Some(Algorithm::PS256));
+        assert_eq!(algorithm("e"), Some(Algorithm::ES256));
         assert!(keys.find(None).is_none(), "no kid names no key of three");
     }
 
@@ -286,7 +249,7 @@ mod tests {
             format!(r#"{{"kty":"RSA","n":"{N}","e":"Aw"}}"#),
         ] {
             assert_eq!(
-                set(&usable).map(|keys| keys.len()).ok(),
+                set(&usable).map(|keys| keys.keys.len()).ok(),
                 Some(1),
                 "{usable}"
             );

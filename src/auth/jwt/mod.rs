@@ -1,7 +1,7 @@
 //! JWT bearer tokens (feature `jwt`): signature, registered claims and scopes, with keys from a
-//! fixed [`KeySet`] ([`JwtValidator`], for [`AuthTokenLayer`](crate::auth::AuthTokenLayer)) or a
-//! JWKS URL fetched, cached and rotated ([`JwksValidator`], for
-//! [`AuthTokenLayer`](crate::AuthTokenLayer) through [`Async`](crate::auth::Async)).
+//! fixed key set ([`JwtValidator`], for [`AuthTokenLayer::bearer`](crate::AuthTokenLayer::bearer))
+//! or a JWKS URL fetched, cached and rotated ([`JwksValidator`], for
+//! [`AuthTokenLayer::bearer_async`](crate::AuthTokenLayer::bearer_async)).
 //!
 //! Signatures are verified by [`jsonwebtoken`] with its pure-Rust backend: RS256/384/512,
 //! PS256/384/512, ES256/384 and EdDSA ([`Algorithm`]). The key decides the algorithm, never the
@@ -33,15 +33,13 @@
 //! use http::{header::AUTHORIZATION, Method, Request, Response, StatusCode};
 //! use http_body_util::BodyExt;
 //! use tower::{ServiceBuilder, ServiceExt};
-//! use tower_envelope::auth::jwt::{JwtValidator, KeySet};
+//! use tower_envelope::auth::jwt::JwtValidator;
 //! use tower_envelope::auth::{AuthTokenLayer, Principal};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! let keys = KeySet::from_jwks(
-//!     r#"{"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "ed-1",
-//!                   "x": "XGZQPRhdQZTFpyUVb3YurvAdCkF_VkIxVlp3js8FY9E"}]}"#,
-//! ).unwrap();
-//! let validator = JwtValidator::new(keys, "https://issuer.example", "api://machines");
+//! let jwks = r#"{"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "ed-1",
+//!                          "x": "XGZQPRhdQZTFpyUVb3YurvAdCkF_VkIxVlp3js8FY9E"}]}"#;
+//! let validator = JwtValidator::from_jwks(jwks, "https://issuer.example", "api://machines").unwrap();
 //! let svc = ServiceBuilder::new()
 //!     .layer(AuthTokenLayer::bearer(validator).require_scope(Method::POST, "write"))
 //!     .service_fn(|req: Request<()>| async move {
@@ -81,16 +79,18 @@
 //! # }
 //! ```
 //!
-//! With a JWKS URL, the same checks run through [`AuthTokenLayer`](crate::AuthTokenLayer) through [`Async`](crate::auth::Async):
+//! With a JWKS URL, the same checks run through
+//! [`AuthTokenLayer::bearer_async`](crate::AuthTokenLayer::bearer_async):
 //!
 //! ```no_run
-//! use tower_envelope::auth::jwt::{Jwks, JwksValidator};
-//! use tower_envelope::auth::{Async, AuthTokenLayer};
+//! use tower_envelope::auth::jwt::JwksValidator;
+//! use tower_envelope::auth::AuthTokenLayer;
 //!
-//! let jwks = Jwks::url("http://127.0.0.1:8080/.well-known/jwks.json").unwrap();
-//! let validator = JwksValidator::new(jwks, "https://issuer.example", "api://machines")
+//! let url = "http://127.0.0.1:8080/.well-known/jwks.json";
+//! let validator = JwksValidator::new(url, "https://issuer.example", "api://machines")
+//!     .unwrap()
 //!     .accept_audience("00000000-0000-0000-0000-00000000abcd");
-//! let layer = AuthTokenLayer::bearer(Async(validator));
+//! let layer = AuthTokenLayer::bearer_async(validator);
 //! ```
 //!
 //! # Cost
@@ -112,13 +112,13 @@ mod jwks;
 mod keys;
 mod verify;
 
-pub use fetch::{HttpFetcher, JwksFetcher, DEFAULT_MAX_JWKS_SIZE};
+pub use fetch::DEFAULT_MAX_JWKS_SIZE;
 pub use fixed::JwtValidator;
 pub use jwks::{
-    Jwks, JwksValidator, DEFAULT_FETCH_TIMEOUT, DEFAULT_MAX_WAIT, DEFAULT_REFETCH_INTERVAL,
+    JwksValidator, DEFAULT_FETCH_TIMEOUT, DEFAULT_MAX_WAIT, DEFAULT_REFETCH_INTERVAL,
     DEFAULT_REFRESH_INTERVAL,
 };
-pub use keys::KeySet;
+use keys::KeySet;
 pub use verify::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN};
 
 use crate::BoxError;
@@ -217,15 +217,15 @@ impl fmt::Display for Algorithm {
 pub enum JwksError {
     /// The document is not a JWKS document (`{"keys": [...]}`).
     Invalid(serde_json::Error),
-    /// No key of the document can verify a signature (see [`KeySet`]).
+    /// No key of the document can verify a signature (see [`JwtValidator::from_jwks`]).
     NoUsableKey,
-    /// The URL cannot be fetched by the built-in fetcher.
+    /// The URL is not one the validator can fetch.
     Url(&'static str),
     /// The JWKS URL answered with this status.
     Status(http::StatusCode),
-    /// The fetcher failed (connection refused, body too large, ...).
+    /// The client failed (connection refused, body too large, ...).
     Fetch(BoxError),
-    /// The fetch took longer than [`Jwks::timeout`].
+    /// The fetch took longer than [`JwksValidator::timeout`].
     Timeout,
 }
 
