@@ -37,7 +37,7 @@ use tower::ServiceBuilder;
 use tower_envelope::error::echo;
 use tower_envelope::extract::{Json, Path};
 use tower_envelope::format::{Defender, Edgio, Format, Google, Msi, Problem, QRadar};
-use tower_envelope::openapi::{ErrorResponses, Unrouted};
+use tower_envelope::openapi::ErrorResponses;
 use tower_envelope::prelude::*;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder};
 use utoipa::openapi::{Info, OpenApi, OpenApiBuilder, Response};
@@ -315,7 +315,9 @@ fn openapi(layers: &Layers, auth: &AuthTokenLayer) -> OpenApi {
         .layer(&layers.content_type)
         .layer(&layers.limit)
         .layer(&layers.timeout);
-    stack.clone().layer(&Unrouted).components(&mut doc);
+    // A request no route takes: the router's 404, and its 405 with `Allow`.
+    let unrouted = [ErrorKind::NotFound, ErrorKind::MethodNotAllowed];
+    stack.clone().layer(&unrouted).components(&mut doc);
     stack.apply(&mut doc);
     // The token check guards the `/api` routes only.
     ErrorResponses::envelope(&layers.envelope)

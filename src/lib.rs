@@ -117,7 +117,7 @@ pub use content_type::ContentTypeLayer;
 pub use envelope::{ErrorEnvelope, ErrorEnvelopeLayer};
 pub use error::{ApiError, Code, ErrorKind, FieldViolation};
 pub use format::Format;
-pub use limit::{BodyLimitLayer, LimitPolicy};
+pub use limit::BodyLimitLayer;
 pub use url_encoding::UrlEncodingLayer;
 
 /// The error type tower services box their errors into (`tower::BoxError`).

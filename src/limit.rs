@@ -56,6 +56,8 @@
 //! ```
 
 use std::convert::Infallible;
+use std::fmt;
+use std::sync::Arc;
 
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::request::Parts;
@@ -67,47 +69,21 @@ use tower_layer::Layer;
 use crate::check::{with_parts, Check, Rejection, Validate, Verdict};
 use crate::error::{echo, ApiError, ErrorKind};
 
-/// Chooses the body limit of a request from its head.
-///
-/// Implemented by `usize` (a fixed limit) and by every `Fn(&http::request::Parts) -> usize`
-/// closure (see [`BodyLimitLayer::per_request`]).
-pub trait LimitPolicy {
-    /// The largest body, in bytes, allowed for the request with this head.
-    fn limit(&self, head: &Parts) -> usize;
+/// A per-request limit: the largest body allowed for a request with this head.
+type PerRequest = dyn Fn(&Parts) -> usize + Send + Sync;
 
-    /// The limit when it is the same for every request (`Some` for a `usize`): the layer then
-    /// does not lend it the request's head.
-    fn fixed(&self) -> Option<usize> {
-        None
-    }
-}
-
-impl LimitPolicy for usize {
-    fn limit(&self, _head: &Parts) -> usize {
-        *self
-    }
-
-    fn fixed(&self) -> Option<usize> {
-        Some(*self)
-    }
-}
-
-impl<F> LimitPolicy for F
-where
-    F: Fn(&Parts) -> usize,
-{
-    fn limit(&self, head: &Parts) -> usize {
-        self(head)
-    }
+/// How the limit is chosen.
+#[derive(Clone)]
+enum Policy {
+    /// The same limit for every request: the layer does not lend the closure the head.
+    Fixed(usize),
+    PerRequest(Arc<PerRequest>),
 }
 
 /// Bounds request bodies; see the [module docs](self).
-///
-/// `P` is the [`LimitPolicy`]: `usize` for a fixed limit ([`BodyLimitLayer::new`]), a closure
-/// for a per-request limit ([`BodyLimitLayer::per_request`]).
-#[derive(Clone, Copy, Debug)]
-pub struct BodyLimitLayer<P = usize> {
-    policy: P,
+#[derive(Clone)]
+pub struct BodyLimitLayer {
+    policy: Policy,
     require_content_length: bool,
 }
 
@@ -115,7 +91,7 @@ impl BodyLimitLayer {
     /// Limits every request body to `limit` bytes.
     pub const fn new(limit: usize) -> Self {
         Self {
-            policy: limit,
+            policy: Policy::Fixed(limit),
             require_content_length: false,
         }
     }
@@ -131,26 +107,16 @@ impl BodyLimitLayer {
     /// });
     /// # let _ = layer;
     /// ```
-    pub fn per_request<F>(policy: F) -> BodyLimitLayer<F>
+    pub fn per_request<F>(policy: F) -> Self
     where
-        F: Fn(&Parts) -> usize,
+        F: Fn(&Parts) -> usize + Send + Sync + 'static,
     {
-        BodyLimitLayer::with_policy(policy)
-    }
-
-    /// Chooses the limit per request with any [`LimitPolicy`].
-    pub fn with_policy<P>(policy: P) -> BodyLimitLayer<P>
-    where
-        P: LimitPolicy,
-    {
-        BodyLimitLayer {
-            policy,
+        Self {
+            policy: Policy::PerRequest(Arc::new(policy)),
             require_content_length: false,
         }
     }
-}
 
-impl<P> BodyLimitLayer<P> {
     /// Answers [`ErrorKind::LengthRequired`] (411) to a request that carries a body (chunked, or
     /// a body stream that is not empty) without a `Content-Length`. Requests without a body pass.
     pub fn require_content_length(mut self) -> Self {
@@ -165,7 +131,20 @@ impl<P> BodyLimitLayer<P> {
     }
 }
 
-impl<S, P: Clone> Layer<S> for BodyLimitLayer<P> {
+impl fmt::Debug for BodyLimitLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("BodyLimitLayer");
+        match &self.policy {
+            Policy::Fixed(limit) => debug.field("limit", limit),
+            Policy::PerRequest(_) => debug.field("limit", &"per request"),
+        };
+        debug
+            .field("require_content_length", &self.require_content_length)
+            .finish()
+    }
+}
+
+impl<S> Layer<S> for BodyLimitLayer {
     type Service = Validate<S, Self>;
 
     fn layer(&self, inner: S) -> Self::Service {
@@ -173,20 +152,16 @@ impl<S, P: Clone> Layer<S> for BodyLimitLayer<P> {
     }
 }
 
-impl<S, P, B> Check<S, B> for BodyLimitLayer<P>
-where
-    P: LimitPolicy,
-    B: Body,
-{
+impl<S, B: Body> Check<S, B> for BodyLimitLayer {
     type Body = Limited<B>;
     type Pass = usize;
     type Later = Infallible;
 
     #[inline]
     fn check(&self, request: &mut Request<B>) -> Verdict<usize, Infallible> {
-        let limit = match self.policy.fixed() {
-            Some(limit) => limit,
-            None => with_parts(request, |head| self.policy.limit(head)),
+        let limit = match &self.policy {
+            Policy::Fixed(limit) => *limit,
+            Policy::PerRequest(limit) => with_parts(request, |head| limit(head)),
         };
         let error = match content_length(request.headers()) {
             Ok(Some(length)) if length > u64::try_from(limit).unwrap_or(u64::MAX) => {

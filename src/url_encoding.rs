@@ -192,12 +192,13 @@ impl UrlEncodingLayer {
     /// Checks a URI's path and query with this configuration, as the layer does.
     ///
     /// ```
-    /// use tower_envelope::url_encoding::{UrlEncodingLayer, UrlErrorKind, UrlPart};
+    /// use tower_envelope::url_encoding::{UrlEncodingLayer, UrlErrorKind};
     ///
     /// let uri = "/files/a%7Cb?q={x}".parse().unwrap();
     /// let err = UrlEncodingLayer::new().check(&uri).unwrap_err();
     /// assert_eq!(err.kind(), UrlErrorKind::UnencodedCharacter);
-    /// assert_eq!((err.part(), err.position()), (UrlPart::Query, 2));
+    /// assert_eq!(err.position(), 15); // in "/files/a%7Cb?q={x}"
+    /// assert_eq!(err.to_string(), r#"character "{" at byte 2 of the query must be percent-encoded as "%7B""#);
     /// ```
     #[inline]
     pub fn check(&self, uri: &Uri) -> Result<(), UrlError> {
@@ -224,7 +225,10 @@ impl UrlEncodingLayer {
     pub fn check_path_and_query(&self, path: &str, query: Option<&str>) -> Result<(), UrlError> {
         self.scan(path, UrlPart::Path)?;
         match query {
-            Some(query) => self.scan(query, UrlPart::Query),
+            Some(query) => self.scan(query, UrlPart::Query).map_err(|mut error| {
+                error.position += path.len() + 1;
+                error
+            }),
             None => Ok(()),
         }
     }
@@ -395,7 +399,7 @@ impl Utf8 {
 
 /// The part of the URL where a [`UrlError`] was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum UrlPart {
+enum UrlPart {
     /// The path (`uri.path()`).
     Path,
     /// The query, without its `?` (`uri.query()`).
@@ -404,7 +408,7 @@ pub enum UrlPart {
 
 impl UrlPart {
     /// `"path"` or `"query"`.
-    pub const fn as_str(self) -> &'static str {
+    const fn as_str(self) -> &'static str {
         match self {
             UrlPart::Path => "path",
             UrlPart::Query => "query",
@@ -436,8 +440,8 @@ pub enum UrlErrorKind {
     DotSegment,
 }
 
-/// Why a URL was rejected: the [kind](UrlErrorKind) of problem, the [part](UrlPart) of the URL,
-/// the byte offset (from 0) of the offending sequence and the sequence itself (at most 12 bytes).
+/// Why a URL was rejected: the [kind](UrlErrorKind) of problem, the byte offset (from 0) of the
+/// offending sequence in the path and query, and the sequence itself (at most 12 bytes).
 ///
 /// Its `Display` is the message of the [`ApiError`] the layer answers with; the sequence is
 /// quoted with control bytes, invalid UTF-8 and non-alphanumeric non-ASCII characters escaped
@@ -446,7 +450,10 @@ pub enum UrlErrorKind {
 pub struct UrlError {
     kind: UrlErrorKind,
     part: UrlPart,
+    /// In the path and query.
     position: usize,
+    /// In the part.
+    in_part: usize,
     sequence: [u8; UrlError::MAX_SEQUENCE],
     len: u8,
 }
@@ -462,6 +469,7 @@ impl UrlError {
             kind,
             part,
             position,
+            in_part: position,
             sequence: bytes,
             len: len as u8,
         }
@@ -472,12 +480,9 @@ impl UrlError {
         self.kind
     }
 
-    /// Where: the path or the query.
-    pub fn part(&self) -> UrlPart {
-        self.part
-    }
-
-    /// The byte offset, counted from 0, of the offending sequence in the path or query.
+    /// The byte offset, counted from 0, of the offending sequence in the path and query
+    /// (`/a?b{` has its `{` at 4). The message counts from the start of the path or of the
+    /// query (`at byte 1 of the query`).
     pub fn position(&self) -> usize {
         self.position
     }
@@ -503,7 +508,7 @@ impl fmt::Display for UrlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let escaped = Escaped(self.sequence()).to_string();
         let seq = echo(&escaped);
-        let (pos, part) = (self.position, self.part);
+        let (pos, part) = (self.in_part, self.part);
         match self.kind {
             UrlErrorKind::InvalidPercentEncoding => {
                 write!(

@@ -13,7 +13,7 @@ use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
-use tower_envelope::openapi::{ErrorResponses, Unrouted};
+use tower_envelope::openapi::ErrorResponses;
 use tower_envelope::{
     AuthTokenLayer, BodyLimitLayer, ContentTypeLayer, ErrorEnvelopeLayer, ErrorKind, StaticTokens,
 };
@@ -392,7 +392,7 @@ fn the_layers_configuration_decides_the_statuses() {
     let msi = ErrorEnvelopeLayer::msi();
     let msi = ErrorResponses::envelope(&msi)
         .layer(&tower_envelope::UrlEncodingLayer::new())
-        .layer(&Unrouted)
+        .layer(&[ErrorKind::NotFound, ErrorKind::MethodNotAllowed])
         .error(ErrorKind::UpstreamTimeout);
     assert_eq!(statuses(&msi, &Method::GET), [404, 405, 422, 427, 500]);
     assert!(msi.responses(&Method::GET)[&StatusCode::METHOD_NOT_ALLOWED]

@@ -41,10 +41,18 @@ pub struct Errors {
 }
 
 impl Errors {
-    /// Adds an error of `kind`.
+    /// Adds an error of `kind`. A `MethodNotAllowed` answer carries the `Allow` header (RFC
+    /// 9110 §15.5.6), and is documented with it.
     pub fn error(&mut self, kind: ErrorKind) -> &mut Self {
         if !self.kinds.iter().any(|(k, _)| *k == kind) {
-            self.kinds.push((kind, Vec::new()));
+            let headers = match kind {
+                ErrorKind::MethodNotAllowed => vec![DocHeader {
+                    name: Cow::Borrowed("Allow"),
+                    description: "The methods the path allows.",
+                }],
+                _ => Vec::new(),
+            };
+            self.kinds.push((kind, headers));
         }
         self
     }
@@ -139,7 +147,7 @@ impl DescribeErrors for ContentTypeLayer {
     }
 }
 
-impl<P> DescribeErrors for BodyLimitLayer<P> {
+impl DescribeErrors for BodyLimitLayer {
     fn describe_errors(&self, _method: &Method, errors: &mut Errors) {
         // A malformed or conflicting `Content-Length` is a `BadRequest`.
         errors
@@ -157,24 +165,6 @@ impl<F: Format> DescribeErrors for ErrorEnvelopeLayer<F> {
         errors.error(ErrorKind::Internal);
         let (_, id_header) = self.format_and_id_header();
         errors.request_id_header(id_header.as_str().to_owned());
-    }
-}
-
-/// The answers of a router (axum's, say) to a request no route takes: `NotFound` and
-/// `MethodNotAllowed` with its `Allow` header.
-///
-/// They answer no documented operation; [`ErrorResponses::components`](super::ErrorResponses::components)
-/// documents them among the reusable responses.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Unrouted;
-
-impl DescribeErrors for Unrouted {
-    fn describe_errors(&self, _method: &Method, errors: &mut Errors) {
-        errors.error(ErrorKind::NotFound).error_with_header(
-            ErrorKind::MethodNotAllowed,
-            "Allow",
-            "The methods the path allows.",
-        );
     }
 }
 

@@ -51,7 +51,7 @@ mod describe;
 mod responses;
 mod schema;
 
-pub use describe::{DescribeErrors, Errors, ExtractorErrors, Unrouted};
+pub use describe::{DescribeErrors, Errors, ExtractorErrors};
 pub use responses::ErrorResponses;
 pub use schema::ErrorSchema;
 pub(crate) use schema::{defender, edgio, google, msi, problem, qradar};

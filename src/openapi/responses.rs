@@ -208,7 +208,8 @@ impl<'f> ErrorResponses<'f> {
 
     /// Adds the format's component to `openapi`, and every error response (for any method) to
     /// its reusable responses, named `Error<status>`: the answers to requests no operation
-    /// takes ([`Unrouted`](super::Unrouted)'s 404 and 405) are documented there.
+    /// takes (a router's `NotFound` and `MethodNotAllowed`, added with
+    /// [`ErrorResponses::error`]) are documented there.
     pub fn components(&self, openapi: &mut OpenApi) {
         let components = self.add_schema(openapi);
         for method in &METHODS {

@@ -32,7 +32,7 @@ impl JwtValidator {
     /// Accepts the tokens signed by the usable keys of the JWKS document `jwks`
     /// (`{"keys": [...]}`, RFC 7517), issued by `issuer` (`iss`) for `audience` (`aud`).
     ///
-    /// Each key verifies exactly one [`Algorithm`](super::Algorithm): the JWK's `alg` when it
+    /// Each key verifies exactly one algorithm: the JWK's `alg` when it
     /// names one, otherwise the usual one for its type (`RS256` for RSA, `ES256`/`ES384` for
     /// P-256/P-384, `EdDSA` for Ed25519). A token whose header names another algorithm is
     /// refused, so the token never chooses how it is verified.

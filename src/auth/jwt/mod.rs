@@ -4,7 +4,7 @@
 //! [`AuthTokenLayer::bearer_async`](crate::AuthTokenLayer::bearer_async)).
 //!
 //! Signatures are verified by [`jsonwebtoken`] with its pure-Rust backend: RS256/384/512,
-//! PS256/384/512, ES256/384 and EdDSA ([`Algorithm`]). The key decides the algorithm, never the
+//! PS256/384/512, ES256/384 and EdDSA. The key decides the algorithm, never the
 //! token: `none` and the HMAC algorithms are refused whatever the key, and a token naming
 //! another algorithm than its key's is refused.
 //!
@@ -127,8 +127,7 @@ use crate::BoxError;
 /// one is refused.
 #[allow(clippy::upper_case_acronyms)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Algorithm {
+pub(crate) enum Algorithm {
     /// RSASSA-PKCS1-v1_5 with SHA-256.
     RS256,
     /// RSASSA-PKCS1-v1_5 with SHA-384.
@@ -164,7 +163,7 @@ impl Algorithm {
     ];
 
     /// The JOSE name (`"RS256"`, ..., `"EdDSA"`).
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Self::RS256 => "RS256",
             Self::RS384 => "RS384",

@@ -5,7 +5,8 @@
 //! `content-type: application/grpc`, `grpc-status` and a percent-encoded `grpc-message` — so a
 //! tonic client sees e.g. `Code::Unauthenticated` with the message. gRPC-Web requests
 //! (`application/grpc-web`, `application/grpc-web-text`, with any `+proto`/`+json` suffix) get
-//! the same answer with their own content type ([`Protocol`]).
+//! the same answer with their own content type (`application/grpc-web+proto`,
+//! `application/grpc-web-text+proto`).
 //!
 //! With the `tonic` feature the answer also carries Google's rich error model in
 //! `grpc-status-details-bin`: a `google.rpc.Status` (code and message equal to `grpc-status` and
@@ -26,18 +27,48 @@
 //! them with `tonic_types::StatusExt::get_error_details`. A handler's `Err(api_error.into())`
 //! carries the same details ([`status`] to set the domain and the request id).
 //!
-//! ```
-//! use tower_envelope::format::grpc::{self, GrpcCode, Protocol};
-//! use tower_envelope::{ApiError, ErrorKind};
+//! The codes, by kind:
 //!
-//! assert_eq!(grpc::code(ErrorKind::TokenExpired), GrpcCode::Unauthenticated);
-//! assert_eq!(grpc::encode_message("50% off\n").to_str().unwrap(), "50%25 off%0A");
-//! let error = ApiError::new(ErrorKind::NotFound, "no such method");
-//! let headers = grpc::trailers_only(&error, "", Protocol::GrpcWeb, "req-1", "api.example.com");
-//! assert_eq!(headers["grpc-status"], "12");
-//! assert_eq!(headers["content-type"], "application/grpc-web+proto");
+//! | kinds | gRPC code |
+//! |---|---|
+//! | `BadRequest`, `InvalidInput`, `MissingParameter`, `InvalidRequestBody`, `InvalidUrl`, `UnsupportedMediaType`, `NotAcceptable`, `LengthRequired`, `UnprocessableEntity` | `INVALID_ARGUMENT` (3) |
+//! | `Unauthorized`, `TokenExpired` | `UNAUTHENTICATED` (16) |
+//! | `InsufficientScope`, `Forbidden` | `PERMISSION_DENIED` (7) |
+//! | `ResourceNotFound` | `NOT_FOUND` (5) |
+//! | `NotFound`, `MethodNotAllowed`, `NotImplemented` | `UNIMPLEMENTED` (12) |
+//! | `Conflict` | `ALREADY_EXISTS` (6) |
+//! | `PayloadTooLarge`, `TooManyRequests` | `RESOURCE_EXHAUSTED` (8) |
+//! | `UpstreamTimeout`, `RequestTimeout` | `DEADLINE_EXCEEDED` (4) |
+//! | `ServiceUnavailable`, `BadGateway`, `UpstreamInvalidCredentials`, `UpstreamQueryInvalid` | `UNAVAILABLE` (14) |
+//! | `Internal` | `INTERNAL` (13) |
+//!
+//! ```
+//! use http::{Request, StatusCode};
+//! use http_body_util::Empty;
+//! use bytes::Bytes;
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_envelope::format::error_response;
+//! use tower_envelope::{ApiError, ErrorEnvelopeLayer, ErrorKind};
+//!
+//! # tokio_test::block_on(async {
+//! let svc = ServiceBuilder::new()
+//!     .layer(ErrorEnvelopeLayer::defender())
+//!     .service_fn(|_: Request<Empty<Bytes>>| async {
+//!         let error = ApiError::new(ErrorKind::TokenExpired, "café: 50% off");
+//!         Ok::<_, std::convert::Infallible>(error_response(error).map(http_body_util::Full::new))
+//!     });
+//! let request = Request::post("/machines.v1.Machines/Get")
+//!     .header("content-type", "application/grpc-web")
+//!     .body(Empty::new())
+//!     .unwrap();
+//! let response = svc.oneshot(request).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::OK);
+//! assert_eq!(response.headers()["content-type"], "application/grpc-web+proto");
+//! assert_eq!(response.headers()["grpc-status"], "16");
+//! assert_eq!(response.headers()["grpc-message"], "caf%C3%A9: 50%25 off");
 //! # #[cfg(feature = "tonic")]
-//! assert!(headers.contains_key("grpc-status-details-bin"));
+//! assert!(response.headers().contains_key("grpc-status-details-bin"));
+//! # });
 //! ```
 
 use std::borrow::Cow;
@@ -55,8 +86,8 @@ pub use details::status;
 /// The gRPC status codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
-#[allow(missing_docs)]
-pub enum GrpcCode {
+#[allow(dead_code)]
+pub(crate) enum GrpcCode {
     Ok = 0,
     Cancelled = 1,
     Unknown = 2,
@@ -78,12 +109,12 @@ pub enum GrpcCode {
 
 impl GrpcCode {
     /// The numeric code.
-    pub const fn as_u8(self) -> u8 {
+    pub(crate) const fn as_u8(self) -> u8 {
         self as u8
     }
 
     /// The canonical UPPER_SNAKE name, e.g. `"UNAUTHENTICATED"` (also Google's `status`).
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Self::Ok => "OK",
             Self::Cancelled => "CANCELLED",
@@ -106,8 +137,8 @@ impl GrpcCode {
     }
 }
 
-/// The gRPC code for a kind.
-pub const fn code(kind: ErrorKind) -> GrpcCode {
+/// The gRPC code for a kind (the table of the [module docs](self)).
+pub(crate) const fn code(kind: ErrorKind) -> GrpcCode {
     use ErrorKind as K;
     match kind {
         K::BadRequest
@@ -136,7 +167,7 @@ pub const fn code(kind: ErrorKind) -> GrpcCode {
 
 /// Percent-encodes a `grpc-message` as the gRPC HTTP/2 protocol asks: every byte outside
 /// printable ASCII (`0x20`–`0x7E`), and `%` itself, becomes `%XX`.
-pub fn encode_message(message: &str) -> HeaderValue {
+pub(crate) fn encode_message(message: &str) -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = Vec::with_capacity(message.len() + 8);
     for &b in message.as_bytes() {
@@ -164,8 +195,7 @@ pub const MAX_VIOLATION_BYTES: usize = 2048;
 
 /// The flavour of gRPC a request speaks, read from its `Content-Type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Protocol {
+pub(crate) enum Protocol {
     /// gRPC over HTTP/2: `application/grpc`, `application/grpc+proto`, ...
     Grpc,
     /// gRPC-Web, binary: `application/grpc-web`, `application/grpc-web+proto`, ...
@@ -176,17 +206,8 @@ pub enum Protocol {
 
 impl Protocol {
     /// The protocol of a request with this `Content-Type`, or `None` when it is not gRPC.
-    ///
-    /// ```
-    /// use tower_envelope::format::grpc::Protocol;
-    /// use http::HeaderValue;
-    ///
-    /// let ct = HeaderValue::from_static("application/grpc-web-text+proto");
-    /// assert_eq!(Protocol::from_content_type(Some(&ct)), Some(Protocol::GrpcWebText));
-    /// assert_eq!(Protocol::from_content_type(None), None);
-    /// ```
     #[inline]
-    pub fn from_content_type(content_type: Option<&HeaderValue>) -> Option<Self> {
+    pub(crate) fn from_content_type(content_type: Option<&HeaderValue>) -> Option<Self> {
         let b = content_type?.as_bytes();
         // `application/grpc`, any case, in one 16-byte compare: setting bit 5 of every byte
         // lowers ASCII letters and keeps `/`; no other byte a checked header value may hold
@@ -216,7 +237,7 @@ impl Protocol {
     }
 
     /// The `Content-Type` of an error answer in this protocol (gRPC-Web's as its proxies send it).
-    pub const fn content_type(self) -> HeaderValue {
+    pub(crate) const fn content_type(self) -> HeaderValue {
         HeaderValue::from_static(match self {
             Self::Grpc => "application/grpc",
             Self::GrpcWeb => "application/grpc-web+proto",
@@ -225,39 +246,11 @@ impl Protocol {
     }
 }
 
-/// The headers of a trailers-only gRPC error response for `error`; an empty message is replaced
-/// by `default_message`. No rich details: see [`trailers_only`] for the envelope's full answer.
-pub fn headers(error: &ApiError, default_message: &str) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(3);
-    status_headers(&mut headers, error, error.message_or(default_message));
-    headers.insert(CONTENT_TYPE, Protocol::Grpc.content_type());
-    headers
-}
-
-/// The headers of the envelope's trailers-only answer to a `protocol` request failing with
-/// `error`: the content type, `grpc-status`, the percent-encoded `grpc-message` (an empty message
-/// is replaced by `default_message`) and, with the `tonic` feature, `grpc-status-details-bin`
-/// (see the [module docs](self)) naming `domain` and `request_id`.
-pub fn trailers_only(
-    error: &ApiError,
-    default_message: &str,
-    protocol: Protocol,
-    request_id: &str,
-    domain: &str,
-) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(5);
-    write_trailers_only(
-        &mut headers,
-        error,
-        default_message,
-        protocol,
-        request_id,
-        domain,
-    );
-    headers
-}
-
-/// Writes the headers of [`trailers_only`] into `headers` (an error response's own head).
+/// Writes into `headers` (an error response's own head) the envelope's trailers-only answer to a
+/// `protocol` request failing with `error`: the content type, `grpc-status`, the
+/// percent-encoded `grpc-message` (an empty message is replaced by `default_message`) and, with
+/// the `tonic` feature, `grpc-status-details-bin` (see the [module docs](self)) naming `domain`
+/// and `request_id`.
 pub(crate) fn write_trailers_only(
     headers: &mut HeaderMap,
     error: &ApiError,
@@ -292,7 +285,7 @@ fn status_headers(headers: &mut HeaderMap, error: &ApiError, message: &str) {
 }
 
 /// True when a request's `Content-Type` marks it as gRPC (`application/grpc`, `+proto`,
-/// `-web`, ...); [`Protocol::from_content_type`] tells which.
+/// `-web`, ...).
 pub fn is_grpc(content_type: Option<&HeaderValue>) -> bool {
     Protocol::from_content_type(content_type).is_some()
 }
