@@ -32,7 +32,7 @@ pub(crate) struct Settings {
 }
 
 pub(crate) struct Cache {
-    client: Arc<dyn Fetch>,
+    client: Arc<Fetch>,
     uri: Uri,
     pub(crate) settings: Settings,
     keys: RwLock<Arc<KeySet>>,
@@ -68,7 +68,7 @@ impl State {
 }
 
 impl Cache {
-    pub(crate) fn new(client: Arc<dyn Fetch>, uri: Uri, settings: Settings) -> Self {
+    pub(crate) fn new(client: Arc<Fetch>, uri: Uri, settings: Settings) -> Self {
         Self {
             client,
             uri,
@@ -153,7 +153,7 @@ impl Cache {
     }
 
     async fn load(&self) -> Result<(KeySet, Option<Duration>), JwksError> {
-        let fetch = self.client.fetch(&self.uri, self.settings.max_size);
+        let fetch = (self.client)(&self.uri, self.settings.max_size);
         let response = tokio::time::timeout(self.settings.timeout, fetch)
             .await
             .map_err(|_| JwksError::Timeout)?

@@ -1,10 +1,8 @@
 //! How the JWKS document is fetched: one `GET` sent through a tower `Service` (the built-in
 //! hyper-util client, or the application's own), its body read up to a size limit.
 
-use std::fmt;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::ACCEPT;
@@ -22,47 +20,41 @@ pub const DEFAULT_MAX_JWKS_SIZE: usize = 1024 * 1024;
 /// A fetch in flight: the response with its whole body.
 pub(super) type Fetching = Pin<Box<dyn Future<Output = Result<Response<Bytes>, BoxError>> + Send>>;
 
-/// A client with its type erased.
-pub(super) trait Fetch: Send + Sync {
-    /// Sends `GET uri` and reads the body, failing past `max_size` bytes.
-    fn fetch(&self, uri: &Uri, max_size: usize) -> Fetching;
-}
+/// A client with its type erased: sends `GET uri` and reads the body, failing past `max_size`
+/// bytes.
+pub(super) type Fetch = dyn Fn(&Uri, usize) -> Fetching + Send + Sync;
 
-/// Any tower `Service` from `http::Request` to `http::Response`, as a [`Fetch`].
-pub(super) struct Client<S>(pub(super) S);
-
-impl<S, B> Fetch for Client<S>
+/// Sends `GET uri` through `client` and reads the response's body up to `max_size` bytes.
+pub(super) async fn fetch<S, B>(
+    mut client: S,
+    uri: Uri,
+    max_size: usize,
+) -> Result<Response<Bytes>, BoxError>
 where
-    S: Service<Request<Empty<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
-    S::Future: Send,
+    S: Service<Request<Empty<Bytes>>, Response = Response<B>>,
     S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
+    B: Body,
     B::Error: Into<BoxError>,
 {
-    fn fetch(&self, uri: &Uri, max_size: usize) -> Fetching {
-        let mut client = self.0.clone();
-        let mut request = Request::new(Empty::new());
-        *request.uri_mut() = uri.clone();
-        request
-            .headers_mut()
-            .insert(ACCEPT, HeaderValue::from_static("application/json"));
-        Box::pin(async move {
-            poll_fn(|cx| client.poll_ready(cx))
-                .await
-                .map_err(Into::into)?;
-            let (parts, body) = client.call(request).await.map_err(Into::into)?.into_parts();
-            let body = Limited::new(body, max_size).collect().await?.to_bytes();
-            Ok(Response::from_parts(parts, body))
-        })
-    }
+    let mut request = Request::new(Empty::new());
+    *request.uri_mut() = uri;
+    request
+        .headers_mut()
+        .insert(ACCEPT, HeaderValue::from_static("application/json"));
+    poll_fn(|cx| client.poll_ready(cx))
+        .await
+        .map_err(Into::into)?;
+    let (parts, body) = client.call(request).await.map_err(Into::into)?.into_parts();
+    let body = Limited::new(body, max_size).collect().await?.to_bytes();
+    Ok(Response::from_parts(parts, body))
 }
 
 /// The built-in client: hyper-util's, plain `http` (requires a tokio runtime).
-pub(super) fn built_in() -> Arc<dyn Fetch> {
-    use hyper_util::client::legacy::Client as Hyper;
-    let client = Hyper::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    Arc::new(Client(client))
+pub(super) fn built_in() -> hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    Empty<Bytes>,
+> {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
 }
 
 /// `url` as the absolute URL of a document, with one of `schemes`.
@@ -78,11 +70,5 @@ pub(super) fn parse_url(url: &str, schemes: &[&str]) -> Result<Uri, JwksError> {
         _ => Err(JwksError::Url(
             "the JWKS URL is not an absolute http(s) URL",
         )),
-    }
-}
-
-impl<S> fmt::Debug for Client<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Client")
     }
 }

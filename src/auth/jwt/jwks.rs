@@ -14,7 +14,7 @@ use http_body_util::Empty;
 use tower_service::Service;
 
 use super::cache::{Cache, Settings};
-use super::fetch::{built_in, parse_url, Client, Fetch, DEFAULT_MAX_JWKS_SIZE};
+use super::fetch::{built_in, fetch, parse_url, Fetch, Fetching, DEFAULT_MAX_JWKS_SIZE};
 use super::verify::{header, verify, Rules};
 use super::{rules_methods, Algorithm, JwksError};
 use crate::auth::{AsyncTokenValidator, InvalidToken, Principal, TokenError};
@@ -83,8 +83,8 @@ impl JwksValidator {
         issuer: impl Into<String>,
         audience: impl Into<String>,
     ) -> Result<Self, JwksError> {
-        let uri = parse_url(url, &["http"])?;
-        Ok(Self::with(built_in(), uri, issuer.into(), audience.into()))
+        parse_url(url, &["http"])?;
+        Self::with_client(built_in(), url, issuer, audience)
     }
 
     /// Like [`JwksValidator::new`], with the document at the `http` or `https` URL `url`
@@ -128,11 +128,18 @@ impl JwksValidator {
         B::Error: Into<BoxError>,
     {
         let uri = parse_url(url, &["http", "https"])?;
-        let client = Arc::new(Client(client));
-        Ok(Self::with(client, uri, issuer.into(), audience.into()))
+        let fetch = move |uri: &Uri, max_size| -> Fetching {
+            Box::pin(fetch(client.clone(), uri.clone(), max_size))
+        };
+        Ok(Self::with(
+            Arc::new(fetch),
+            uri,
+            issuer.into(),
+            audience.into(),
+        ))
     }
 
-    fn with(client: Arc<dyn Fetch>, uri: Uri, issuer: String, audience: String) -> Self {
+    fn with(client: Arc<Fetch>, uri: Uri, issuer: String, audience: String) -> Self {
         let settings = Settings {
             refetch: DEFAULT_REFETCH_INTERVAL,
             refresh: DEFAULT_REFRESH_INTERVAL,
