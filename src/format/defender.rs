@@ -125,18 +125,15 @@ struct EnvelopeIn {
 
 #[derive(Deserialize)]
 struct BodyIn {
-    #[serde(default)]
     code: Option<JsonCode>,
     message: String,
     #[serde(default)]
     details: Vec<DetailIn>,
-    #[serde(default)]
     innererror: Option<InnerIn>,
 }
 
 #[derive(Deserialize)]
 struct DetailIn {
-    #[serde(default)]
     code: Option<String>,
     #[serde(default)]
     message: String,
@@ -146,9 +143,7 @@ struct DetailIn {
 
 #[derive(Deserialize)]
 struct InnerIn {
-    #[serde(default)]
     code: Option<String>,
-    #[serde(default)]
     target: Option<String>,
 }
 

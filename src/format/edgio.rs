@@ -83,11 +83,8 @@ struct Envelope<'a> {
 #[serde(rename_all = "PascalCase")]
 struct EnvelopeIn {
     message: String,
-    #[serde(default)]
     code: Option<JsonCode>,
-    #[serde(default)]
     kind: Option<String>,
-    #[serde(default)]
     target: Option<String>,
     #[serde(default)]
     errors: Vec<ViolationIn>,

@@ -152,9 +152,7 @@ struct BodyIn {
 struct DetailIn {
     #[serde(rename = "@type")]
     ty: String,
-    #[serde(default)]
     reason: Option<String>,
-    #[serde(default)]
     metadata: Option<MetadataIn>,
     #[serde(rename = "fieldViolations", default)]
     field_violations: Vec<FieldViolationIn>,
@@ -162,9 +160,7 @@ struct DetailIn {
 
 #[derive(Deserialize)]
 struct MetadataIn {
-    #[serde(default)]
     code: Option<String>,
-    #[serde(default)]
     target: Option<String>,
 }
 
@@ -174,7 +170,6 @@ struct FieldViolationIn {
     field: String,
     #[serde(default)]
     description: String,
-    #[serde(default)]
     reason: Option<String>,
 }
 

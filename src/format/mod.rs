@@ -443,7 +443,6 @@ pub(crate) struct ViolationIn {
     pub location: Vec<String>,
     #[serde(default)]
     pub message: String,
-    #[serde(default)]
     pub reason: Option<String>,
 }
 

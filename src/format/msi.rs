@@ -89,13 +89,9 @@ struct Loc<'a> {
 #[derive(Deserialize)]
 struct EnvelopeIn {
     detail: DetailIn,
-    #[serde(default)]
     message: Option<String>,
-    #[serde(default)]
     code: Option<JsonCode>,
-    #[serde(default)]
     kind: Option<String>,
-    #[serde(default)]
     target: Option<String>,
 }
 

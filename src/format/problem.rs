@@ -93,16 +93,11 @@ struct Violation<'a> {
 struct EnvelopeIn {
     #[serde(rename = "type", default)]
     ty: Option<String>,
-    #[serde(default)]
     title: Option<String>,
     status: u16,
-    #[serde(default)]
     detail: Option<String>,
-    #[serde(default)]
     code: Option<JsonCode>,
-    #[serde(default)]
     kind: Option<String>,
-    #[serde(default)]
     target: Option<String>,
     #[serde(default)]
     errors: Vec<ViolationIn>,
@@ -112,11 +107,8 @@ struct EnvelopeIn {
 struct ViolationIn {
     #[serde(default)]
     detail: String,
-    #[serde(default)]
     pointer: Option<String>,
-    #[serde(default)]
     location: Option<Vec<String>>,
-    #[serde(default)]
     reason: Option<String>,
 }
 

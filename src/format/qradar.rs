@@ -175,11 +175,8 @@ struct HttpResponse {
 #[derive(Deserialize)]
 struct EnvelopeIn {
     message: String,
-    #[serde(default)]
     details: Option<serde_json::Value>,
-    #[serde(default)]
     description: Option<String>,
-    #[serde(default)]
     code: Option<JsonCode>,
     http_response: HttpResponseIn,
 }
@@ -191,11 +188,8 @@ struct HttpResponseIn {
 
 #[derive(Deserialize, Default)]
 struct DetailsIn {
-    #[serde(default)]
     kind: Option<String>,
-    #[serde(default)]
     code: Option<String>,
-    #[serde(default)]
     target: Option<String>,
     #[serde(default)]
     fields: Vec<ViolationIn>,

@@ -68,7 +68,6 @@ pub(crate) struct Header {
 struct RawHeader<'a> {
     #[serde(borrow)]
     alg: Cow<'a, str>,
-    #[serde(default)]
     kid: Option<Box<str>>,
 }
 
@@ -151,7 +150,6 @@ struct Identity<'a> {
     iss: Option<&'a RawValue>,
     #[serde(borrow, default)]
     aud: Option<&'a RawValue>,
-    #[serde(default)]
     sub: Option<String>,
     #[serde(borrow, default)]
     scp: Option<Scopes<'a>>,
