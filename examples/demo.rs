@@ -34,6 +34,7 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use tower::timeout::TimeoutLayer;
 use tower::ServiceBuilder;
+use tower_envelope::auth::BoxValidator;
 use tower_envelope::error::echo;
 use tower_envelope::extract::{Json, Path};
 use tower_envelope::format::{Defender, Edgio, Format, Google, Msi, Problem, QRadar};
@@ -181,7 +182,7 @@ pub fn tokens() -> StaticTokens {
 }
 
 /// The scope each method of the `/api` routes needs, whatever checks the token.
-fn scopes(auth: AuthTokenLayer) -> AuthTokenLayer {
+fn scopes(auth: AuthTokenLayer<BoxValidator>) -> AuthTokenLayer<BoxValidator> {
     // A GET scope also guards HEAD.
     auth.require_scope(Method::GET, "read")
         .require_scope(Method::POST, "write")
@@ -224,7 +225,7 @@ struct Layers {
 
 /// `/healthz`, `/openapi.json` and `api` under the envelope and the request validators;
 /// `auth` is the token check `api` is guarded with.
-fn stack(format: Arc<dyn Format>, api: Router, auth: &AuthTokenLayer) -> Router {
+fn stack(format: Arc<dyn Format>, api: Router, auth: &AuthTokenLayer<BoxValidator>) -> Router {
     let layers = Layers {
         envelope: ErrorEnvelopeLayer::new(format)
             .catch_panic()
@@ -257,7 +258,7 @@ fn stack(format: Arc<dyn Format>, api: Router, auth: &AuthTokenLayer) -> Router 
 
 /// The demo's OpenAPI document: its operations, each with the errors the layers in front of it
 /// and its handler can answer, in the envelope's format.
-fn openapi(layers: &Layers, auth: &AuthTokenLayer) -> OpenApi {
+fn openapi(layers: &Layers, auth: &AuthTokenLayer<BoxValidator>) -> OpenApi {
     let mut doc = OpenApiBuilder::new()
         .info(Info::new("tower-envelope demo", env!("CARGO_PKG_VERSION")))
         .build();
@@ -353,12 +354,12 @@ fn openapi(layers: &Layers, auth: &AuthTokenLayer) -> OpenApi {
 
 /// The demo application rendering its errors in `format`, with the demo's static tokens.
 pub fn app(format: Arc<dyn Format>) -> Router {
-    app_with(format, AuthTokenLayer::bearer(tokens()))
+    app_with(format, AuthTokenLayer::bearer(BoxValidator::new(tokens())))
 }
 
 /// The demo application with the tokens checked by `auth` (static tokens, JWTs): the same
 /// stack and scope rules as [`app`].
-pub fn app_with(format: Arc<dyn Format>, auth: AuthTokenLayer) -> Router {
+pub fn app_with(format: Arc<dyn Format>, auth: AuthTokenLayer<BoxValidator>) -> Router {
     let auth = scopes(auth);
     let guard = auth.clone();
     stack(

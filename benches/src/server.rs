@@ -47,7 +47,7 @@ type Layers = Stack<
     BodyLimitLayer,
     Stack<ContentTypeLayer, Stack<UrlEncodingLayer, Stack<Auth, Stack<Envelope, Identity>>>>,
 >;
-type Auth = AuthTokenLayer;
+type Auth = AuthTokenLayer<StaticTokens>;
 type Envelope = ErrorEnvelopeLayer<Defender>;
 
 /// The full stack: envelope, bearer auth with scopes (the principal inserted), URL,

@@ -1,6 +1,8 @@
-//! [`AuthTokenLayer`] as a check: at once over a [`TokenValidator`], later over an
-//! [`AsyncTokenValidator`].
+//! [`AuthTokenLayer`] as a check: at once over a [`TokenValidator`], at once or later over a
+//! [`BoxValidator`].
 
+use std::any::Any;
+use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -10,18 +12,21 @@ use std::task::{ready, Context, Poll};
 use http::Request;
 use pin_project_lite::pin_project;
 
-use super::{AsyncTokenValidator, AuthTokenLayer, Config, Denial, Principal, TokenError};
+use super::{
+    AsyncTokenValidator, AuthTokenLayer, Config, Denial, Principal, StaticTokens, TokenError,
+    TokenValidator,
+};
 use crate::check::{take_ready, Check, Rejection, Start, Verdict};
 
-/// A validation that answers later, boxed so that every validator gives the layer one type.
-pub(super) type Validation = Pin<Box<dyn Future<Output = Result<Principal, TokenError>> + Send>>;
+/// A validation that answers later.
+type Validation = Pin<Box<dyn Future<Output = Result<Principal, TokenError>> + Send>>;
 
 /// An [`AsyncTokenValidator`] with its future boxed.
-pub(super) trait BoxedValidator: Send + Sync {
+trait BoxedAsync: Send + Sync {
     fn validate(&self, token: &str) -> Validation;
 }
 
-impl<V> BoxedValidator for V
+impl<V> BoxedAsync for V
 where
     V: AsyncTokenValidator + Send + Sync,
     V::Future: Send + 'static,
@@ -31,42 +36,145 @@ where
     }
 }
 
-impl<S: Clone, B> Check<S, B> for AuthTokenLayer {
+/// Any validator, synchronous or not, with its type erased: `AuthTokenLayer<BoxValidator>` is
+/// one type whatever checks the tokens, so a function can take or return it.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use tower_envelope::auth::{AuthTokenLayer, BoxValidator, StaticTokens};
+///
+/// fn app(auth: AuthTokenLayer<BoxValidator>) -> Router {
+///     Router::new().route("/machines", get(|| async { "[]" })).layer(auth)
+/// }
+///
+/// let tokens = StaticTokens::new().token("read-token", ["read"]);
+/// let _static = app(AuthTokenLayer::bearer(BoxValidator::new(tokens)));
+/// let introspect = |token: &str| {
+///     let known = token == "let-me-in";
+///     async move {
+///         if known { Ok(tower_envelope::auth::Principal::new("guest", ["read"])) }
+///         else { Err(tower_envelope::auth::TokenError::Unknown) }
+///     }
+/// };
+/// let _introspected = app(AuthTokenLayer::bearer_async(introspect));
+/// ```
+///
+/// A synchronous validator is called through a pointer; an asynchronous one's future is boxed
+/// and polled to completion before the inner service is called (the inner service must then be
+/// `Clone`: the ready one goes with the request, a clone stays for the next `poll_ready`, the
+/// tower-safe way).
+#[derive(Clone)]
+pub struct BoxValidator {
+    validator: Erased,
+    /// Whether it is [`StaticTokens`], which always answers.
+    static_tokens: bool,
+}
+
+#[derive(Clone)]
+enum Erased {
+    Now(Arc<dyn TokenValidator + Send + Sync>),
+    Later(Arc<dyn BoxedAsync>),
+}
+
+impl BoxValidator {
+    /// A [`TokenValidator`] ([`StaticTokens`], a closure, a JWT key set).
+    pub fn new(validator: impl TokenValidator + Send + Sync + 'static) -> Self {
+        Self {
+            static_tokens: (&validator as &dyn Any).is::<StaticTokens>(),
+            validator: Erased::Now(Arc::new(validator)),
+        }
+    }
+
+    /// An [`AsyncTokenValidator`] (an introspection call, a JWKS URL).
+    pub fn new_async<V>(validator: V) -> Self
+    where
+        V: AsyncTokenValidator + Send + Sync + 'static,
+        V::Future: Send + 'static,
+    {
+        Self {
+            static_tokens: false,
+            validator: Erased::Later(Arc::new(validator)),
+        }
+    }
+
+    /// Whether the validator may be unable to answer (503).
+    #[cfg(feature = "utoipa")]
+    pub(crate) fn may_be_unavailable(&self) -> bool {
+        !self.static_tokens
+    }
+}
+
+impl fmt::Debug for BoxValidator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.validator {
+            Erased::Now(_) => "BoxValidator(TokenValidator)",
+            Erased::Later(_) => "BoxValidator(AsyncTokenValidator)",
+        })
+    }
+}
+
+impl<S, B, V: TokenValidator> Check<S, B> for AuthTokenLayer<V> {
+    type Body = B;
+    type Pass = ();
+    type Later = Infallible;
+
+    #[inline]
+    fn check(&self, request: &mut Request<B>) -> Verdict<(), Infallible> {
+        let config = &*self.config;
+        let Some(by_route) = config.route(request) else {
+            return Verdict::Pass(());
+        };
+        // The token borrows the headers; the principal is admitted once it is released.
+        let validated = match config.scheme.credentials(request.headers()) {
+            Ok(token) => self.validator.validate(token),
+            Err(defect) => return verdict(Err(config.credentials_denial(defect)), request),
+        };
+        verdict(config.settle(validated, request, by_route), request)
+    }
+
+    fn pass(&self, (): (), request: Request<B>) -> Request<B> {
+        request
+    }
+}
+
+impl<S: Clone, B> Check<S, B> for AuthTokenLayer<BoxValidator> {
     type Body = B;
     type Pass = ();
     type Later = Waiting;
 
-    #[inline]
     fn check(&self, request: &mut Request<B>) -> Verdict<(), Waiting> {
         let config = &*self.config;
         let Some(by_route) = config.route(request) else {
             return Verdict::Pass(());
         };
-        let validated = match config.scheme.credentials(request.headers()) {
-            // The token borrows the headers; the principal is admitted once it is released.
-            Ok(token) => match &self.validator {
-                super::Validator::Now(validator) => validator.validate(token),
-                super::Validator::Later(validator) => {
-                    return Verdict::Wait(Waiting {
-                        validation: validator.validate(token),
-                        config: Arc::clone(&self.config),
-                        by_route,
-                    })
-                }
-            },
-            Err(defect) => {
-                let denial = config.credentials_denial(defect);
-                return Verdict::Reject(denial.reject(request.headers()));
+        let validated = match (
+            config.scheme.credentials(request.headers()),
+            &self.validator.validator,
+        ) {
+            (Ok(token), Erased::Now(validator)) => validator.validate(token),
+            (Ok(token), Erased::Later(validator)) => {
+                return Verdict::Wait(Waiting {
+                    validation: validator.validate(token),
+                    config: Arc::clone(&self.config),
+                    by_route,
+                })
             }
+            (Err(defect), _) => return verdict(Err(config.credentials_denial(defect)), request),
         };
-        match config.settle(validated, request, by_route) {
-            Ok(()) => Verdict::Pass(()),
-            Err(denial) => Verdict::Reject(denial.reject(request.headers())),
-        }
+        verdict(config.settle(validated, request, by_route), request)
     }
 
     fn pass(&self, (): (), request: Request<B>) -> Request<B> {
         request
+    }
+}
+
+/// The request passes, or is rejected with the denial.
+#[inline]
+fn verdict<B, L>(checked: Result<(), Denial>, request: &Request<B>) -> Verdict<(), L> {
+    match checked {
+        Ok(()) => Verdict::Pass(()),
+        Err(denial) => Verdict::Reject(denial.reject(request.headers())),
     }
 }
 
@@ -122,15 +230,13 @@ impl<S, B> Future for Validating<S, B> {
         let waiting = &mut *this.waiting;
         let validated = ready!(waiting.validation.as_mut().poll(cx));
         let (inner, mut request) = this.pending.take().expect("future polled after completion");
-        Poll::Ready(
-            match waiting
-                .config
-                .settle(validated, &mut request, waiting.by_route)
-            {
-                Ok(()) => Ok((inner, request)),
-                Err(denial) => Err(denial.reject(request.headers())),
-            },
-        )
+        let checked = waiting
+            .config
+            .settle(validated, &mut request, waiting.by_route);
+        Poll::Ready(match checked {
+            Ok(()) => Ok((inner, request)),
+            Err(denial) => Err(denial.reject(request.headers())),
+        })
     }
 }
 

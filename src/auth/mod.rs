@@ -4,7 +4,7 @@
 //! The layer reads a token ([`Scheme`]: `Authorization: Bearer`, EdgeCast's
 //! `Authorization: TOK:` or a named header such as QRadar's `SEC`), checks it with a
 //! [`TokenValidator`] ([`StaticTokens`], a closure) or an [`AsyncTokenValidator`] (an
-//! introspection call, with [`AuthTokenLayer::bearer_async`]), then checks the principal's expiry and the scopes the request
+//! introspection call, with [`AuthTokenLayer::bearer_async`]; [`BoxValidator`] holds either), then checks the principal's expiry and the scopes the request
 //! requires (per method with [`AuthTokenLayer::require_scope`], per route with
 //! [`AuthTokenLayer::require_scopes_with`]). On success the [`Principal`] goes into the request
 //! extensions and the request reaches the inner service.
@@ -87,6 +87,7 @@ use crate::check::{with_parts, Rejection, Validate};
 use crate::error::{ApiError, ErrorKind};
 
 mod check;
+pub use check::BoxValidator;
 #[cfg(feature = "jwt")]
 pub mod jwt;
 mod principal;
@@ -95,7 +96,7 @@ mod static_tokens;
 mod token_error;
 mod validator;
 
-pub use principal::{Claims, Principal};
+pub use principal::Principal;
 use scheme::CredentialsError;
 pub use scheme::Scheme;
 pub use static_tokens::StaticTokens;
@@ -339,67 +340,28 @@ impl fmt::Debug for Config {
     }
 }
 
-/// How the layer's validator answers: at once, or with a boxed future.
-#[derive(Clone)]
-enum Validator {
-    Now(Arc<dyn AnyValidator>),
-    Later(Arc<dyn check::BoxedValidator>),
-}
-
-/// A [`TokenValidator`] that can say whether it is [`StaticTokens`].
-trait AnyValidator: TokenValidator + Send + Sync {
-    fn static_tokens(&self) -> Option<&StaticTokens>;
-}
-
-impl<V: TokenValidator + Send + Sync + 'static> AnyValidator for V {
-    fn static_tokens(&self) -> Option<&StaticTokens> {
-        (self as &dyn std::any::Any).downcast_ref()
-    }
-}
-
 /// A [`Layer`] that admits only requests carrying a valid token with the required scopes; see
 /// the [module docs](self).
 ///
-/// The validator is a [`TokenValidator`] ([`StaticTokens`], a closure, a JWT key set), checked
-/// at once, or an [`AsyncTokenValidator`] ([`AuthTokenLayer::bearer_async`],
-/// [`AuthTokenLayer::new_async`]: an introspection call, a JWKS URL), whose future is polled to
-/// completion before the inner service is called. Either way the layer has this one type, so a
-/// function can take or return it whatever checks the tokens:
-///
-/// ```
-/// use axum::{routing::get, Router};
-/// use tower_envelope::AuthTokenLayer;
-///
-/// fn app(auth: AuthTokenLayer) -> Router {
-///     Router::new().route("/machines", get(|| async { "[]" })).layer(auth)
-/// }
-/// ```
-///
-/// The inner service must be `Clone`: for a validator that answers later, the ready service
-/// goes with the request and a clone stays for the next `poll_ready` (the tower-safe way).
+/// `V` is the validator: a [`TokenValidator`] ([`StaticTokens`], a closure, a JWT key set),
+/// checked at once and called directly, or a [`BoxValidator`], which holds any validator,
+/// synchronous or not ([`AuthTokenLayer::bearer_async`], [`AuthTokenLayer::new_async`]: an
+/// introspection call, a JWKS URL). `AuthTokenLayer<BoxValidator>` is one type whatever checks
+/// the tokens, for functions that take or return the layer.
 #[derive(Clone)]
-pub struct AuthTokenLayer {
-    validator: Validator,
+pub struct AuthTokenLayer<V = StaticTokens> {
+    validator: V,
     config: Arc<Config>,
 }
 
-impl AuthTokenLayer {
+impl<V> AuthTokenLayer<V> {
     /// Reads `Authorization: Bearer <token>` (RFC 6750; scheme case-insensitive).
-    pub fn bearer(validator: impl TokenValidator + Send + Sync + 'static) -> Self {
+    pub fn bearer(validator: V) -> Self {
         Self::new(Scheme::bearer(), validator)
     }
 
-    /// Reads `Authorization: Bearer <token>` and checks it with an [`AsyncTokenValidator`].
-    pub fn bearer_async<V>(validator: V) -> Self
-    where
-        V: AsyncTokenValidator + Send + Sync + 'static,
-        V::Future: Send + 'static,
-    {
-        Self::new_async(Scheme::bearer(), validator)
-    }
-
     /// Reads `Authorization: TOK:<token>` (EdgeCast / Edgio; `TOK: <token>` too).
-    pub fn tok(validator: impl TokenValidator + Send + Sync + 'static) -> Self {
+    pub fn tok(validator: V) -> Self {
         Self::new(Scheme::tok(), validator)
     }
 
@@ -409,50 +371,12 @@ impl AuthTokenLayer {
     ///
     /// When `name` is not a valid header name (see [`Scheme::try_header`] and
     /// [`AuthTokenLayer::new`] for a fallible path).
-    pub fn header(
-        name: impl Into<Cow<'static, str>>,
-        validator: impl TokenValidator + Send + Sync + 'static,
-    ) -> Self {
+    pub fn header(name: impl Into<Cow<'static, str>>, validator: V) -> Self {
         Self::new(Scheme::header(name), validator)
     }
 
-    /// Reads the token as `scheme` says and checks it with `validator`, at once.
-    pub fn new(scheme: Scheme, validator: impl TokenValidator + Send + Sync + 'static) -> Self {
-        Self::with(scheme, Validator::Now(Arc::new(validator)))
-    }
-
-    /// Reads the token as `scheme` says and checks it with `validator`, whose future the
-    /// request waits for.
-    ///
-    /// ```
-    /// use std::convert::Infallible;
-    /// use http::{Request, Response, StatusCode};
-    /// use tower::{ServiceBuilder, ServiceExt};
-    /// use tower_envelope::auth::{AuthTokenLayer, Principal, Scheme, TokenError};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let introspect = |token: &str| {
-    ///     let known = token == "let-me-in"; // a real validator would send the token to a server
-    ///     async move {
-    ///         if known { Ok(Principal::new("guest", ["read"])) } else { Err(TokenError::Unknown) }
-    ///     }
-    /// };
-    /// let svc = ServiceBuilder::new()
-    ///     .layer(AuthTokenLayer::new_async(Scheme::header("SEC"), introspect))
-    ///     .service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
-    /// let req = Request::get("/").header("sec", "nope").body(()).unwrap();
-    /// assert_eq!(svc.oneshot(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    /// # }
-    /// ```
-    pub fn new_async<V>(scheme: Scheme, validator: V) -> Self
-    where
-        V: AsyncTokenValidator + Send + Sync + 'static,
-        V::Future: Send + 'static,
-    {
-        Self::with(scheme, Validator::Later(Arc::new(validator)))
-    }
-
-    fn with(scheme: Scheme, validator: Validator) -> Self {
+    /// Reads the token as `scheme` says.
+    pub fn new(scheme: Scheme, validator: V) -> Self {
         Self {
             validator,
             config: Arc::new(Config::new(scheme)),
@@ -530,14 +454,10 @@ impl AuthTokenLayer {
         &self.config.scheme
     }
 
-    /// Whether the validator may be unable to answer (503): one that fetches keys may be; a
-    /// fixed token table never is.
+    /// The validator.
     #[cfg(feature = "utoipa")]
-    pub(crate) fn may_be_unavailable(&self) -> bool {
-        match &self.validator {
-            Validator::Now(validator) => (**validator).static_tokens().is_none(),
-            Validator::Later(_) => true,
-        }
+    pub(crate) fn validator(&self) -> &V {
+        &self.validator
     }
 
     /// Whether a request with `method` may need a scope (per method or per route).
@@ -548,7 +468,49 @@ impl AuthTokenLayer {
     }
 }
 
-impl<S> Layer<S> for AuthTokenLayer {
+impl AuthTokenLayer<BoxValidator> {
+    /// Reads `Authorization: Bearer <token>` and checks it with an [`AsyncTokenValidator`].
+    pub fn bearer_async<V>(validator: V) -> Self
+    where
+        V: AsyncTokenValidator + Send + Sync + 'static,
+        V::Future: Send + 'static,
+    {
+        Self::new_async(Scheme::bearer(), validator)
+    }
+
+    /// Reads the token as `scheme` says and checks it with an [`AsyncTokenValidator`], whose
+    /// future the request waits for.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response, StatusCode};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_envelope::auth::{AuthTokenLayer, Principal, Scheme, TokenError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let introspect = |token: &str| {
+    ///     let known = token == "let-me-in"; // a real validator would send the token to a server
+    ///     async move {
+    ///         if known { Ok(Principal::new("guest", ["read"])) } else { Err(TokenError::Unknown) }
+    ///     }
+    /// };
+    /// let svc = ServiceBuilder::new()
+    ///     .layer(AuthTokenLayer::new_async(Scheme::header("SEC"), introspect))
+    ///     .service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
+    /// let req = Request::get("/").header("sec", "nope").body(()).unwrap();
+    /// assert_eq!(svc.oneshot(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    /// # }
+    /// ```
+    pub fn new_async<V>(scheme: Scheme, validator: V) -> Self
+    where
+        V: AsyncTokenValidator + Send + Sync + 'static,
+        V::Future: Send + 'static,
+    {
+        Self::new(scheme, BoxValidator::new_async(validator))
+    }
+}
+
+impl<S, V: Clone> Layer<S> for AuthTokenLayer<V> {
     type Service = Validate<S, Self>;
 
     fn layer(&self, inner: S) -> Self::Service {
@@ -556,17 +518,10 @@ impl<S> Layer<S> for AuthTokenLayer {
     }
 }
 
-impl fmt::Debug for AuthTokenLayer {
+impl<V: fmt::Debug> fmt::Debug for AuthTokenLayer<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let validator: &dyn fmt::Debug = match &self.validator {
-            Validator::Now(validator) => match (**validator).static_tokens() {
-                Some(tokens) => tokens,
-                None => &"TokenValidator",
-            },
-            Validator::Later(_) => &"AsyncTokenValidator",
-        };
         f.debug_struct("AuthTokenLayer")
-            .field("validator", validator)
+            .field("validator", &self.validator)
             .field("config", &self.config)
             .finish()
     }

@@ -1,4 +1,4 @@
-//! Who a token belongs to: [`Principal`], with the token's verified [`Claims`], if any.
+//! Who a token belongs to: [`Principal`], with the token's verified claims, if any.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -13,8 +13,9 @@ use serde::Deserialize;
 ///
 /// Cheap to clone (one shared allocation, built once). On success [`crate::AuthTokenLayer`]
 /// inserts it into the request extensions, where a handler reads it (with feature `axum`,
-/// `Principal` is an extractor: `async fn me(principal: Principal)`). It never holds the token itself. When it carries a token's
-/// [`Claims`], its `Debug` output shows neither the subject nor the scopes, only their count.
+/// `Principal` is an extractor: `async fn me(principal: Principal)`). It never holds the token
+/// itself. When it carries a token's claims ([`Principal::claim`]), its `Debug` output shows
+/// neither the subject nor the scopes nor any claim, only the number of scopes.
 ///
 /// ```
 /// use tower_envelope::auth::Principal;
@@ -34,7 +35,8 @@ pub(super) struct PrincipalInner {
     subject: Cow<'static, str>,
     scopes: Box<[Cow<'static, str>]>,
     expires_at: Option<SystemTime>,
-    claims: Option<Claims>,
+    /// The text of the JSON object the token's issuer signed.
+    claims: Option<Box<str>>,
 }
 
 impl Principal {
@@ -60,16 +62,58 @@ impl Principal {
         self
     }
 
-    /// Attaches the token's verified claims (see [`Principal::claims`]).
-    pub fn with_claims(mut self, claims: Claims) -> Self {
-        Arc::make_mut(&mut self.inner).claims = Some(claims);
+    /// Attaches a token's verified claims: `json`, the JSON object its issuer signed, kept as
+    /// text (one allocation) and read on demand by [`Principal::claim`].
+    ///
+    /// ```
+    /// use tower_envelope::auth::Principal;
+    ///
+    /// let p = Principal::new("alice", ["read"])
+    ///     .with_claims(r#"{"sub":"alice","tid":"contoso","exp":4102444800}"#)
+    ///     .unwrap();
+    /// assert_eq!(p.claim::<&str>("tid"), Some("contoso"));
+    /// assert_eq!(p.claim::<u64>("exp"), Some(4102444800));
+    /// assert_eq!(p.claim::<u64>("tid"), None); // not a number
+    /// assert_eq!(p.claim::<&str>("oid"), None); // absent
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Tenant<'a> { tid: &'a str }
+    /// let tenant: Tenant = serde_json::from_str(p.claims_json().unwrap()).unwrap();
+    /// assert_eq!(tenant.tid, "contoso");
+    ///
+    /// assert!(Principal::new("bob", ["read"]).with_claims("[1, 2]").is_err()); // not an object
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When `json` is not a JSON object.
+    pub fn with_claims(self, json: impl Into<Box<str>>) -> Result<Self, serde_json::Error> {
+        let json = json.into();
+        let mut de = serde_json::Deserializer::from_str(&json);
+        serde::Deserializer::deserialize_map(&mut de, ObjectVisitor)?;
+        de.end()?;
+        Ok(self.with_claims_object(json))
+    }
+
+    /// Attaches the text of a JSON object the caller has already parsed.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(crate) fn with_claims_object(mut self, json: Box<str>) -> Self {
+        Arc::make_mut(&mut self.inner).claims = Some(json);
         self
     }
 
-    /// The verified claims of the token, when the validator keeps them (the JWT validators of
-    /// feature `jwt` do).
-    pub fn claims(&self) -> Option<&Claims> {
-        self.inner.claims.as_ref()
+    /// The claim `name` of the token as a `T`; `None` when the principal carries no claims (the
+    /// JWT validators of feature `jwt` keep them), or the claim is absent or not a `T`. Strings
+    /// with escapes do not borrow: read them as `String` or `Cow<str>`.
+    pub fn claim<'a, T: Deserialize<'a>>(&'a self, name: &str) -> Option<T> {
+        let mut de = serde_json::Deserializer::from_str(self.claims_json()?);
+        serde::Deserializer::deserialize_map(&mut de, Find::<T>::new(name)).ok()?
+    }
+
+    /// The token's claims as JSON text, as the issuer signed them (to read them all into a
+    /// struct).
+    pub fn claims_json(&self) -> Option<&str> {
+        self.inner.claims.as_deref()
     }
 
     /// The subject (user, client or key name).
@@ -115,76 +159,9 @@ impl fmt::Debug for Principal {
         }
         debug
             .field("expires_at", &inner.expires_at)
-            .field("claims", &inner.claims)
+            // Claims are never shown, only whether there are some.
+            .field("claims", &inner.claims.as_ref().map(|_| ".."))
             .finish()
-    }
-}
-
-/// The verified claims of a token: the JSON object its issuer signed, kept as text (one
-/// allocation) and read on demand, typed by the reader.
-///
-/// Handlers reach it through the [`Principal`] in the request extensions
-/// ([`Principal::claims`]). Its `Debug` output shows no claim.
-///
-/// ```
-/// use serde::Deserialize;
-/// use tower_envelope::auth::Claims;
-///
-/// let claims = Claims::from_json(r#"{"sub":"alice","tid":"contoso","exp":4102444800}"#).unwrap();
-/// assert_eq!(claims.get::<&str>("tid"), Some("contoso"));
-/// assert_eq!(claims.get::<u64>("exp"), Some(4102444800));
-/// assert_eq!(claims.get::<u64>("tid"), None); // not a number
-/// assert_eq!(claims.get::<&str>("oid"), None); // absent
-///
-/// #[derive(Deserialize)]
-/// struct Tenant<'a> { tid: &'a str }
-/// assert_eq!(claims.parse::<Tenant>().unwrap().tid, "contoso");
-///
-/// assert!(Claims::from_json("[1, 2]").is_err()); // not an object
-/// ```
-#[derive(Clone, PartialEq, Eq)]
-pub struct Claims {
-    json: Box<str>,
-}
-
-impl Claims {
-    /// The claims in `json`, which must be a JSON object.
-    pub fn from_json(json: impl Into<Box<str>>) -> Result<Self, serde_json::Error> {
-        let json = json.into();
-        let mut de = serde_json::Deserializer::from_str(&json);
-        serde::Deserializer::deserialize_map(&mut de, ObjectVisitor)?;
-        de.end()?;
-        Ok(Self { json })
-    }
-
-    /// Wraps the text of a JSON object the caller has already parsed.
-    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
-    pub(crate) fn from_object(json: Box<str>) -> Self {
-        Self { json }
-    }
-
-    /// The claim `name` as a `T`; `None` when it is absent or not a `T`. Strings with escapes
-    /// do not borrow: read them as `String` or `Cow<str>`.
-    pub fn get<'a, T: Deserialize<'a>>(&'a self, name: &str) -> Option<T> {
-        let mut de = serde_json::Deserializer::from_str(&self.json);
-        let found = serde::Deserializer::deserialize_map(&mut de, Find::<T>::new(name)).ok()?;
-        found
-    }
-
-    /// All the claims as a `T` (a struct of the claims a handler needs, or a map).
-    pub fn parse<'a, T: Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
-        serde_json::from_str(&self.json)
-    }
-
-    /// The claims as JSON text, as the issuer signed them.
-    pub fn as_json(&self) -> &str {
-        &self.json
-    }
-}
-
-impl fmt::Debug for Claims {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Claims").finish_non_exhaustive()
     }
 }
 
@@ -246,7 +223,7 @@ mod tests {
     #[test]
     fn debug_hides_what_comes_from_claims() {
         let p = Principal::new("secret-subject", ["secret-scope"])
-            .with_claims(Claims::from_object(r#"{"tid":"secret-tenant"}"#.into()));
+            .with_claims_object(r#"{"tid":"secret-tenant"}"#.into());
         let debug = format!("{p:?}");
         for secret in ["secret-subject", "secret-scope", "secret-tenant"] {
             assert!(!debug.contains(secret), "{debug}");

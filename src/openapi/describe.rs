@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use http::Method;
 
-use crate::auth::AuthTokenLayer;
+use crate::auth::{AuthTokenLayer, BoxValidator, StaticTokens};
 use crate::error::ErrorKind;
 use crate::{BodyLimitLayer, ContentTypeLayer, ErrorEnvelopeLayer, Format, UrlEncodingLayer};
 
@@ -98,7 +98,7 @@ const WWW_AUTHENTICATE: &str = "The RFC 6750 challenge: the scheme, the realm an
      that was sent, `error=\"invalid_token\"` or `error=\"insufficient_scope\"` with the scopes \
      required.";
 
-impl DescribeErrors for AuthTokenLayer {
+impl<V: 'static> DescribeErrors for AuthTokenLayer<V> {
     fn describe_errors(&self, method: &Method, errors: &mut Errors) {
         errors
             .error_with_header(
@@ -119,7 +119,13 @@ impl DescribeErrors for AuthTokenLayer {
             );
         }
         // A validator that fetches keys may be unable to answer; a fixed token table never is.
-        if self.may_be_unavailable() {
+        // A validator that fetches keys may be unable to answer; a fixed token table never is.
+        let validator: &dyn std::any::Any = self.validator();
+        let always_answers = validator.is::<StaticTokens>()
+            || validator
+                .downcast_ref::<BoxValidator>()
+                .is_some_and(|boxed| !boxed.may_be_unavailable());
+        if !always_answers {
             errors.error(ErrorKind::ServiceUnavailable);
         }
     }

@@ -18,7 +18,7 @@ use crate::auth::{InvalidToken, Principal, TokenError, TokenValidator};
 ///
 /// The principal's subject is `sub` (empty without one), its scopes are those of `scp` and
 /// `scope` (space-separated strings, or arrays) and `roles` (an array), and it carries the
-/// verified [`Claims`](crate::auth::Claims). Its [`Principal::expires_at`] is not set: `exp` was
+/// verified claims ([`Principal::claim`]). Its [`Principal::expires_at`] is not set: `exp` was
 /// checked here, with the leeway.
 ///
 /// Cheap to clone (the keys and rules are shared).

@@ -44,7 +44,7 @@
 //!     .layer(AuthTokenLayer::bearer(validator).require_scope(Method::POST, "write"))
 //!     .service_fn(|req: Request<()>| async move {
 //!         let principal = req.extensions().get::<Principal>().unwrap();
-//!         let tenant: String = principal.claims().unwrap().get("tid").unwrap();
+//!         let tenant: String = principal.claim("tid").unwrap();
 //!         Ok::<_, Infallible>(Response::new(format!("{} of {tenant}", principal.subject())))
 //!     });
 //!

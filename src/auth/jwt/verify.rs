@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use super::keys::Key;
 use super::Algorithm;
-use crate::auth::{Claims, InvalidToken, Principal, TokenError};
+use crate::auth::{InvalidToken, Principal, TokenError};
 
 /// The default clock leeway for `exp` and `nbf`: 60 seconds.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
@@ -253,7 +253,7 @@ fn principal(json: Box<str>, rules: &Rules) -> Result<Principal, InvalidToken> {
         }
         (identity.sub.unwrap_or_default(), scopes)
     };
-    Ok(Principal::new(subject, scopes).with_claims(Claims::from_object(json)))
+    Ok(Principal::new(subject, scopes).with_claims_object(json))
 }
 
 #[cfg(test)]
@@ -352,7 +352,7 @@ mod tests {
             p.scopes().collect::<Vec<_>>(),
             ["read", "write", "x", "Admin.All"]
         );
-        assert_eq!(p.claims().unwrap().get::<&str>("aud"), Some("a"));
+        assert_eq!(p.claim::<&str>("aud"), Some("a"));
 
         let p = principal(claims(r#""scp":["a","b"],"scope":"c\u0020d","#), &rules()).unwrap();
         assert_eq!(p.subject(), "");
