@@ -126,6 +126,55 @@ async fn rejection(layer: &ContentTypeLayer, request: Request<Body>, kind: Error
     error.message().to_owned()
 }
 
+// ---- gRPC on the same port -----------------------------------------------------------------------
+
+/// A gRPC call carries a protobuf body: the JSON checks let it through whatever they are set to,
+/// body untouched (a gRPC message frame is not JSON), while a REST body of another type is still
+/// refused.
+#[tokio::test]
+async fn grpc_calls_pass_the_json_checks() {
+    let frame = "\0\0\0\0\x05hello";
+    let strict = ContentTypeLayer::json()
+        .accept_header(["application/json"])
+        .unwrap()
+        .verify_json(1024);
+    let csv = ContentTypeLayer::new(["text/csv"]).unwrap();
+    for layer in [ContentTypeLayer::json(), strict, csv] {
+        for content_type in [
+            "application/grpc",
+            "application/grpc+proto",
+            "application/grpc-web",
+            "application/grpc-web-text+proto",
+        ] {
+            let mut request = post(Some(content_type), frame);
+            request
+                .headers_mut()
+                .insert(ACCEPT, "application/grpc".parse().unwrap());
+            let response = send(layer.clone(), request).await;
+            assert_eq!(response.status(), StatusCode::OK, "{content_type}");
+            assert_eq!(response.headers()["x-verified"], "false");
+            assert_eq!(body_bytes(response).await, frame.as_bytes());
+        }
+        let message = rejection(
+            &layer,
+            post(Some("text/plain"), "hello"),
+            ErrorKind::UnsupportedMediaType,
+        )
+        .await;
+        assert!(
+            message.starts_with("Content-Type \"text/plain\" is not supported"),
+            "{message}"
+        );
+    }
+    // A type that only starts like gRPC is not gRPC.
+    rejection(
+        &ContentTypeLayer::json(),
+        post(Some("application/grpcx"), "hello"),
+        ErrorKind::UnsupportedMediaType,
+    )
+    .await;
+}
+
 // ---- ::json() ----------------------------------------------------------------------------------
 
 #[tokio::test]

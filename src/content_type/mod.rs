@@ -13,6 +13,12 @@
 //! Type, subtype, suffix and parameter names compare case-insensitively (`APPLICATION/JSON;
 //! Charset="UTF-8"` is JSON in UTF-8).
 //!
+//! A gRPC call (`Content-Type: application/grpc`, `+proto`, gRPC-Web) passes whatever types are
+//! accepted, without the `Accept` check and the JSON verification: gRPC has its own framing,
+//! codes and negotiation, so a server that serves REST and gRPC on one port keeps one stack, and
+//! an [`ErrorEnvelopeLayer`](crate::ErrorEnvelopeLayer) above answers the call's failures as gRPC
+//! statuses.
+//!
 //! Options:
 //!
 //! - [`ContentTypeLayer::accept_header`]: the media types the endpoint produces; a request whose
@@ -73,6 +79,7 @@ use tower_layer::Layer;
 
 use crate::check::{Check, Rejection, Validate, Verdict};
 use crate::error::{echo, ApiError, ErrorKind};
+use crate::format::grpc::is_grpc;
 use crate::limit::{carries_body, content_length, too_large};
 use crate::media::{
     acceptable, is_common_json, is_json, is_ows, parse_media_type, range_matches,
@@ -386,6 +393,10 @@ where
         let json = if has_body {
             match self.check_content_type(headers) {
                 Ok(json) => json,
+                // gRPC carries its own framing, codes and negotiation: a server that serves REST
+                // and gRPC on one port lets its calls through (the envelope answers their
+                // failures as gRPC statuses).
+                Err(_) if is_grpc(headers.get(CONTENT_TYPE)) => return Verdict::Pass(()),
                 Err(error) => return Verdict::Reject(Rejection::new(error, headers)),
             }
         } else {

@@ -219,20 +219,27 @@ impl Protocol {
         if head != Some(u128::from_ne_bytes(*b"application/grpc")) {
             return None;
         }
-        Some(Self::after_grpc(&b[16..]))
+        Self::after_grpc(&b[16..])
     }
 
-    /// The protocol of a `Content-Type` that starts with `application/grpc`, from the rest.
-    fn after_grpc(rest: &[u8]) -> Self {
-        let starts = |prefix: &[u8]| {
-            rest.len() >= prefix.len() && rest[..prefix.len()].eq_ignore_ascii_case(prefix)
+    /// The protocol of a `Content-Type` that starts with `application/grpc`, from the rest:
+    /// nothing, a `+suffix` or parameters, after `-web` or `-web-text` for gRPC-Web
+    /// (`application/grpcx` is not gRPC).
+    fn after_grpc(rest: &[u8]) -> Option<Self> {
+        let ends = |rest: &[u8]| matches!(rest.first(), None | Some(b'+' | b';' | b' ' | b'\t'));
+        let after = |prefix: &[u8]| {
+            rest.get(..prefix.len())
+                .filter(|head| head.eq_ignore_ascii_case(prefix))
+                .map(|_| &rest[prefix.len()..])
         };
-        if starts(b"-web-text") {
-            Self::GrpcWebText
-        } else if starts(b"-web") {
-            Self::GrpcWeb
+        if ends(rest) {
+            Some(Self::Grpc)
+        } else if after(b"-web-text").is_some_and(ends) {
+            Some(Self::GrpcWebText)
+        } else if after(b"-web").is_some_and(ends) {
+            Some(Self::GrpcWeb)
         } else {
-            Self::Grpc
+            None
         }
     }
 
@@ -326,7 +333,9 @@ mod tests {
                 let mut bytes = *target;
                 bytes[at] = b;
                 let value = HeaderValue::from_bytes(&bytes).unwrap();
-                let expected = bytes[..16].eq_ignore_ascii_case(b"application/grpc");
+                // What follows `application/grpc` is a suffix, parameters, or `-web`.
+                let expected = bytes[..16].eq_ignore_ascii_case(b"application/grpc")
+                    && (at != 16 || matches!(b, b'+' | b';' | b' ' | b'\t'));
                 assert_eq!(
                     Protocol::from_content_type(Some(&value)).is_some(),
                     expected,
@@ -334,7 +343,14 @@ mod tests {
                 );
             }
         }
-        for short in ["", "application/grp", "application/json"] {
+        for short in [
+            "",
+            "application/grp",
+            "application/json",
+            "application/grpcx",
+            "application/grpc-webx",
+            "application/grpc-web-textual",
+        ] {
             let value = HeaderValue::from_static(short);
             assert_eq!(Protocol::from_content_type(Some(&value)), None);
         }
