@@ -6,12 +6,17 @@
 //! ```
 //!
 //! Every route and the router's own 404/405 answers sit under `Router::layer`, outermost first:
-//! `ErrorEnvelopeLayer` (with `.catch_panic()`) → `UrlEncodingLayer` → `ContentTypeLayer::json()`
-//! → `BodyLimitLayer::new(4096)` → a 1 s `tower::timeout`. The `/api` routes add
-//! `AuthTokenLayer::bearer` as the `route_layer` of their method routers: it runs only for a
-//! request that one of them routes, so an unknown path or method answers 404/405 whatever its
-//! token, with no list of routes to keep in step. Handlers take the crate's `Json` and `Path` extractors, which reject in the
-//! chosen format and name the field.
+//! `ErrorEnvelopeLayer` (with `.catch_panic()`) → `UrlEncodingLayer` → `BodyLimitLayer::new(4096)`
+//! → a 1 s `tower::timeout`. The `/api` routes add, as the `route_layer` of their method routers,
+//! `AuthTokenLayer::bearer` then `ContentTypeLayer::json()`: they run only for a request that one
+//! of them routes, so an unknown path or method answers 404/405 whatever its token, with no list
+//! of routes to keep in step, and the token is checked before the body's type (an
+//! unauthenticated `POST` of `text/plain` answers 401, not 415). Handlers take the crate's `Json`
+//! and `Path` extractors, which reject in the chosen format and name the field.
+//!
+//! With `--features tonic`, the gRPC health service (`grpc.health.v1.Health`) is served on the
+//! same port, behind the same envelope and token check (its calls need `read`): a gRPC client
+//! without a token gets `UNAUTHENTICATED` with Google's rich error details.
 //!
 //! Tokens: `read-token` (read), `write-token` (read, write), `admin-token` (read, write, admin),
 //! `expired-token` (expired). GET/HEAD need `read`, POST/PUT/PATCH `write`, DELETE `admin`;
@@ -40,8 +45,9 @@ use tower_envelope::extract::{Json, Path};
 use tower_envelope::format::{Defender, Edgio, Format, Google, Msi, Problem, QRadar};
 use tower_envelope::openapi::ErrorResponses;
 use tower_envelope::prelude::*;
-use utoipa::openapi::path::{HttpMethod, OperationBuilder};
-use utoipa::openapi::{Info, OpenApi, OpenApiBuilder, Response};
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{Info, OpenApi, OpenApiBuilder, Required, Response};
 
 /// The formats `--format` accepts.
 pub const FORMATS: [&str; 6] = ["defender", "qradar", "msi", "edgio", "problem", "google"];
@@ -218,7 +224,6 @@ fn api(guarded: impl Fn(MethodRouter) -> MethodRouter) -> Router {
 struct Layers {
     envelope: ErrorEnvelopeLayer<Arc<dyn Format>>,
     url: UrlEncodingLayer,
-    content_type: ContentTypeLayer,
     limit: BodyLimitLayer,
     timeout: TimeoutLayer,
 }
@@ -231,7 +236,6 @@ fn stack(format: Arc<dyn Format>, api: Router, auth: &AuthTokenLayer<BoxValidato
             .catch_panic()
             .grpc_domain("demo.example.com"),
         url: UrlEncodingLayer::new(),
-        content_type: ContentTypeLayer::json(),
         limit: BodyLimitLayer::new(4096),
         timeout: TimeoutLayer::new(Duration::from_secs(1)),
     };
@@ -250,7 +254,6 @@ fn stack(format: Arc<dyn Format>, api: Router, auth: &AuthTokenLayer<BoxValidato
             ServiceBuilder::new()
                 .layer(layers.envelope)
                 .layer(layers.url)
-                .layer(layers.content_type)
                 .layer(layers.limit)
                 .layer(layers.timeout),
         )
@@ -305,24 +308,33 @@ fn openapi(layers: &Layers, auth: &AuthTokenLayer<BoxValidator>) -> OpenApi {
         ),
     ];
     for (path, method, status, summary) in operations {
-        let operation = OperationBuilder::new()
+        let mut operation = OperationBuilder::new()
             .summary(Some(summary))
             .response(status, Response::new(summary));
+        if path.contains("{id}") {
+            let id = ParameterBuilder::new()
+                .name("id")
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .description(Some("The machine's id"))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)));
+            operation = operation.parameter(id);
+        }
         doc.paths.add_path_operation(path, vec![method], operation);
     }
     // What the stack answers any request with, and a request no route takes.
     let stack = ErrorResponses::envelope(&layers.envelope)
         .layer(&layers.url)
-        .layer(&layers.content_type)
         .layer(&layers.limit)
         .layer(&layers.timeout);
     // A request no route takes: the router's 404, and its 405 with `Allow`.
     let unrouted = [ErrorKind::NotFound, ErrorKind::MethodNotAllowed];
     stack.clone().layer(&unrouted).components(&mut doc);
     stack.apply(&mut doc);
-    // The token check guards the `/api` routes only.
+    // The token and the body's type are checked on the `/api` routes only.
     ErrorResponses::envelope(&layers.envelope)
         .layer(auth)
+        .layer(&ContentTypeLayer::json())
         .apply_where(&mut doc, |path, _| path.starts_with("/api/"));
     // What the handlers answer themselves.
     let handler = || ErrorResponses::envelope(&layers.envelope);
@@ -360,13 +372,30 @@ pub fn app(format: Arc<dyn Format>) -> Router {
 /// The demo application with the tokens checked by `auth` (static tokens, JWTs): the same
 /// stack and scope rules as [`app`].
 pub fn app_with(format: Arc<dyn Format>, auth: AuthTokenLayer<BoxValidator>) -> Router {
+    let grpc = grpc(auth.clone());
     let auth = scopes(auth);
-    let guard = auth.clone();
-    stack(
-        format,
-        api(move |route| route.route_layer(guard.clone())),
-        &auth,
-    )
+    // The token first, then the body's type.
+    let guard = ServiceBuilder::new()
+        .layer(auth.clone())
+        .layer(ContentTypeLayer::json());
+    let api = api(move |route| route.route_layer(guard.clone())).merge(grpc);
+    stack(format, api, &auth)
+}
+
+/// The gRPC health service, its calls (`POST`s) needing the `read` scope.
+#[cfg(feature = "tonic")]
+fn grpc(auth: AuthTokenLayer<BoxValidator>) -> Router {
+    let (_, health) = tonic_health::server::health_reporter();
+    let guarded = ServiceBuilder::new()
+        .layer(auth.require_scope(Method::POST, "read"))
+        .service(health);
+    Router::new().route_service("/grpc.health.v1.Health/{*method}", guarded)
+}
+
+/// Without the `tonic` feature, no gRPC service.
+#[cfg(not(feature = "tonic"))]
+fn grpc(_: AuthTokenLayer<BoxValidator>) -> Router {
+    Router::new()
 }
 
 /// How long a client may take to send a request's headers before its connection is closed.

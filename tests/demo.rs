@@ -424,6 +424,7 @@ fn spec_status(format: &str, kind: ErrorKind) -> u16 {
         K::InsufficientScope => 403,
         K::NotFound | K::ResourceNotFound => 404,
         K::MethodNotAllowed => 405,
+        K::PayloadTooLarge => 413,
         K::UnsupportedMediaType => 415,
         K::Internal => 500,
         K::UpstreamInvalidCredentials | K::UpstreamQueryInvalid => 502,
@@ -458,6 +459,7 @@ fn defender_code(kind: ErrorKind) -> &'static str {
         K::InvalidRequestBody => "InvalidRequestBody",
         K::InvalidUrl => "InvalidUrl",
         K::UnsupportedMediaType => "UnsupportedMediaType",
+        K::PayloadTooLarge => "PayloadTooLarge",
         K::MethodNotAllowed => "MethodNotAllowed",
         K::UpstreamTimeout => "UpstreamTimeout",
         K::UpstreamInvalidCredentials => "UpstreamInvalidCredentials",
@@ -492,6 +494,7 @@ fn qradar_http_message(kind: ErrorKind, status: u16) -> &'static str {
         }
         404 => "We could not find the resource you requested. Please refer to the documentation for the list of resources.",
         405 => "This method type is not currently supported.",
+        413 => "The request entity is larger than the server is willing or able to process.",
         415 => "The requested resource does not support the media type provided.",
         419 => "The requested resource is missing required arguments.",
         500 => "Unexpected internal server error.",
@@ -520,6 +523,7 @@ fn google_status(kind: ErrorKind) -> &'static str {
         }
         K::Unauthorized | K::TokenExpired => "UNAUTHENTICATED",
         K::InsufficientScope => "PERMISSION_DENIED",
+        K::PayloadTooLarge => "RESOURCE_EXHAUSTED",
         K::ResourceNotFound => "NOT_FOUND",
         K::NotFound | K::MethodNotAllowed => "UNIMPLEMENTED",
         K::UpstreamTimeout => "DEADLINE_EXCEEDED",
@@ -1088,6 +1092,121 @@ async fn a_post_without_an_accepted_content_type_is_unsupported_media_type() {
         );
     })
     .await;
+}
+
+/// The token is checked before the body's type: an unauthenticated `POST` of the wrong type is
+/// a 401, an authenticated one a 415. The body-size limit stays outermost (a 413 before the
+/// token, since the body is refused before any byte of it is read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_is_checked_before_the_body_type() {
+    each_format(|demo| async move {
+        let text = [("content-type", "text/plain")];
+        let reply = demo
+            .send(Method::POST, "/api/machines", &text, "hello")
+            .await;
+        demo.error(&reply, ErrorKind::Unauthorized);
+        assert!(
+            reply.headers.contains_key(WWW_AUTHENTICATE),
+            "{}",
+            reply.what
+        );
+
+        let with_read = [
+            ("content-type", "text/plain"),
+            ("authorization", "Bearer read-token"),
+        ];
+        let reply = demo
+            .send(Method::POST, "/api/machines", &with_read, "hello")
+            .await;
+        demo.error(&reply, ErrorKind::InsufficientScope);
+
+        let with_write = [
+            ("content-type", "text/plain"),
+            ("authorization", "Bearer write-token"),
+        ];
+        let reply = demo
+            .send(Method::POST, "/api/machines", &with_write, "hello")
+            .await;
+        demo.error(&reply, ErrorKind::UnsupportedMediaType);
+
+        let big = "x".repeat(5000).leak();
+        let reply = demo.send(Method::POST, "/api/machines", &text, big).await;
+        demo.error(&reply, ErrorKind::PayloadTooLarge);
+    })
+    .await;
+}
+
+/// With the `tonic` feature the demo serves the gRPC health service on its one port, behind the
+/// same envelope and token check: a real tonic client gets `UNAUTHENTICATED` with the rich
+/// details without a token, and `SERVING` with `read-token`.
+#[cfg(feature = "tonic")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_health_is_served_beside_the_rest_routes() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_types::StatusExt;
+
+    for name in demo::FORMATS {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let format = demo::format(name).unwrap();
+        let server = tokio::spawn(demo::serve(listener, format, async {
+            let _ = stopped.await;
+        }));
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = HealthClient::new(channel);
+
+        let status = client
+            .check(HealthCheckRequest::default())
+            .await
+            .expect_err("no token");
+        assert_eq!(status.code(), tonic::Code::Unauthenticated, "{name}");
+        assert_eq!(
+            status.message(),
+            "Authorization header is missing",
+            "{name}"
+        );
+        let details = status.get_error_details();
+        assert_eq!(
+            details.error_info().unwrap().reason,
+            "UNAUTHORIZED",
+            "{name}"
+        );
+        assert_eq!(
+            details.error_info().unwrap().domain,
+            "demo.example.com",
+            "{name}"
+        );
+
+        let mut request = tonic::Request::new(HealthCheckRequest::default());
+        request
+            .metadata_mut()
+            .insert("authorization", "Bearer read-token".parse().unwrap());
+        let serving = client.check(request).await.expect("read-token may check");
+        assert_eq!(
+            serving.get_ref().status,
+            ServingStatus::Serving as i32,
+            "{name}"
+        );
+
+        // The REST routes on the same port still answer.
+        let rest = Demo {
+            name,
+            format: demo::format(name).unwrap(),
+            base: format!("http://{addr}"),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        };
+        assert_eq!(rest.get("/healthz", None).await.status, StatusCode::OK);
+        drop((client, rest));
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

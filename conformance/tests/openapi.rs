@@ -88,6 +88,102 @@ async fn the_document_validates_as_openapi_3_1() {
     }
 }
 
+/// What the JSON Schema of OpenAPI 3.1 cannot say and `openapi-spec-validator` checks: each
+/// `{name}` of a path is declared by each of its operations as a required `path` parameter, no
+/// operation declares a path parameter its path lacks, and each security requirement names a
+/// scheme of `components.securitySchemes`. Empty when the document keeps those rules.
+fn semantic_errors(doc: &Value) -> Vec<String> {
+    let mut errors = Vec::new();
+    let schemes = &doc["components"]["securitySchemes"];
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let templated: Vec<&str> = path
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+            .collect();
+        for (method, operation) in item.as_object().unwrap() {
+            let declared: Vec<&str> = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .chain(item["parameters"].as_array().into_iter().flatten())
+                .filter(|p| p["in"] == "path")
+                .inspect(|p| {
+                    if p["required"] != true {
+                        errors.push(format!("{method} {path}: path parameter not required"));
+                    }
+                })
+                .filter_map(|p| p["name"].as_str())
+                .collect();
+            for name in &templated {
+                if !declared.contains(name) {
+                    errors.push(format!(
+                        "{method} {path}: path parameter {name} not declared"
+                    ));
+                }
+            }
+            for name in &declared {
+                if !templated.contains(name) {
+                    errors.push(format!("{method} {path}: {name} is not in the path"));
+                }
+            }
+            for requirement in operation["security"].as_array().into_iter().flatten() {
+                for name in requirement.as_object().unwrap().keys() {
+                    if schemes.get(name).is_none() {
+                        errors.push(format!("{method} {path}: no security scheme {name}"));
+                    }
+                }
+            }
+        }
+    }
+    errors
+}
+
+#[tokio::test]
+async fn path_parameters_and_security_are_declared() {
+    for format in demo::FORMATS {
+        let doc = document(format).await;
+        assert_eq!(semantic_errors(&doc), Vec::<String>::new(), "{format}");
+        // The guarded operations name the bearer scheme and the scopes of their method; the
+        // public ones need no token.
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearerAuth"],
+            json!({"type": "http", "scheme": "bearer"}),
+            "{format}"
+        );
+        let security = |path: &str, method: &str| doc["paths"][path][method]["security"].clone();
+        assert_eq!(
+            security("/api/machines", "post"),
+            json!([{"bearerAuth": ["write"]}])
+        );
+        assert_eq!(
+            security("/api/machines/{id}", "get"),
+            json!([{"bearerAuth": ["read"]}])
+        );
+        assert_eq!(
+            security("/api/machines/{id}", "delete"),
+            json!([{"bearerAuth": ["admin"]}])
+        );
+        assert_eq!(security("/healthz", "get"), Value::Null);
+    }
+    // The checks are not vacuous.
+    let mut doc = document("defender").await;
+    doc["paths"]["/api/machines/{id}"]["get"]
+        .as_object_mut()
+        .unwrap()
+        .remove("parameters");
+    doc["paths"]["/api/machines"]["post"]["security"] = json!([{"apiKey": []}]);
+    let mut errors = semantic_errors(&doc);
+    errors.sort();
+    assert_eq!(
+        errors,
+        [
+            "get /api/machines/{id}: path parameter id not declared",
+            "post /api/machines: no security scheme apiKey"
+        ]
+    );
+}
+
 #[tokio::test]
 async fn the_document_does_not_validate_when_broken() {
     // The oracle is not vacuous: a response without a description is refused.

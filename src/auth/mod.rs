@@ -460,6 +460,15 @@ impl<V> AuthTokenLayer<V> {
         &self.validator
     }
 
+    /// The scopes a request with `method` needs for its method.
+    #[cfg(feature = "utoipa")]
+    pub(crate) fn method_scopes_of(&self, method: &Method) -> Vec<String> {
+        self.config
+            .method_scopes(method)
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Whether a request with `method` may need a scope (per method or per route).
     #[cfg(feature = "utoipa")]
     pub(crate) fn may_require_scope(&self, method: &Method) -> bool {

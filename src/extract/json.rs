@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::rejection::{reject, FieldPath, Problem, Source, Step};
 use super::root::Root;
 use crate::content_type::ContentTypeLayer;
-use crate::error::{ApiError, ErrorKind};
+use crate::error::{in_source_chain, ApiError, ErrorKind};
 
 /// A JSON request body, or a JSON response: a drop-in for `axum::Json` whose rejection is an
 /// [`ApiError`].
@@ -194,16 +194,23 @@ fn keys_at(bytes: &[u8], path: &FieldPath) -> Vec<String> {
     }
 }
 
-/// A body that could not be read: over a limit, or a broken stream.
+/// A body that could not be read: over a limit (axum's, or a `Limited` further out, its error
+/// wrapped once more by each body in between), or a broken stream.
 fn body_rejection(rejection: BytesRejection) -> ApiError {
-    match rejection {
-        BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
-            ApiError::new(
-                ErrorKind::PayloadTooLarge,
-                "Request body is over the size limit",
-            )
+    let over_limit = match &rejection {
+        BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => true,
+        BytesRejection::FailedToBufferBody(FailedToBufferBody::UnknownBodyError(error)) => {
+            in_source_chain::<http_body_util::LengthLimitError>(error)
         }
-        _ => ApiError::new(ErrorKind::BadRequest, "Request body could not be read"),
+        _ => false,
+    };
+    if over_limit {
+        ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            "Request body is over the size limit",
+        )
+    } else {
+        ApiError::new(ErrorKind::BadRequest, "Request body could not be read")
     }
 }
 

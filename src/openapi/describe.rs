@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use http::Method;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 
 use crate::auth::{AuthTokenLayer, BoxValidator, StaticTokens};
 use crate::error::ErrorKind;
@@ -38,6 +39,44 @@ pub(crate) struct DocHeader {
 pub struct Errors {
     pub(crate) kinds: Vec<(ErrorKind, Vec<DocHeader>)>,
     pub(crate) request_id_header: Option<Cow<'static, str>>,
+    /// The security scheme a token check documents, and the scopes it requires.
+    pub(crate) security: Option<(DocScheme, Vec<String>)>,
+}
+
+/// Where a token check reads its token, as an OpenAPI security scheme.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum DocScheme {
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// EdgeCast's `Authorization: TOK:`.
+    Tok,
+    /// The raw token in the header `name`.
+    Header(String),
+}
+
+impl DocScheme {
+    /// The scheme's name among the document's security schemes.
+    pub(crate) fn name(&self) -> String {
+        match self {
+            DocScheme::Bearer => "bearerAuth".to_owned(),
+            DocScheme::Tok => "tokAuth".to_owned(),
+            DocScheme::Header(name) => format!("{name}Auth"),
+        }
+    }
+
+    pub(crate) fn to_scheme(&self) -> SecurityScheme {
+        match self {
+            DocScheme::Bearer => SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            DocScheme::Tok => {
+                let mut key = ApiKeyValue::new("Authorization");
+                key.description = Some("`TOK:<token>`".to_owned());
+                SecurityScheme::ApiKey(ApiKey::Header(key))
+            }
+            DocScheme::Header(name) => {
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(name)))
+            }
+        }
+    }
 }
 
 impl Errors {
@@ -111,6 +150,12 @@ impl<V: 'static> DescribeErrors for AuthTokenLayer<V> {
                 "WWW-Authenticate",
                 WWW_AUTHENTICATE,
             );
+        let scheme = match self.scheme().challenge_name() {
+            "Bearer" => DocScheme::Bearer,
+            "TOK" => DocScheme::Tok,
+            name => DocScheme::Header(name.to_owned()),
+        };
+        errors.security = Some((scheme, self.method_scopes_of(method)));
         if self.may_require_scope(method) {
             errors.error_with_header(
                 ErrorKind::InsufficientScope,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use http::{Method, StatusCode};
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::schema::{AllOfBuilder, Object, ObjectBuilder, Ref, Type};
+use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{
     Components, Content, Header, OpenApi, RefOr, Response, ResponseBuilder, Schema,
 };
@@ -251,16 +252,32 @@ impl<'f> ErrorResponses<'f> {
         self.apply_where(openapi, |p, m| p == path && m == method);
     }
 
+    /// Adds the format's component, and the security scheme a token check documents.
     fn add_schema<'o>(&self, openapi: &'o mut OpenApi) -> &'o mut Components {
         let components = openapi.components.get_or_insert_with(Components::new);
         components
             .schemas
             .entry(self.schema.name().to_owned())
             .or_insert_with(|| self.schema.to_schema());
+        for (_, errors) in &self.by_method {
+            if let Some((scheme, _)) = &errors.security {
+                components
+                    .security_schemes
+                    .entry(scheme.name())
+                    .or_insert_with(|| RefOr::T(scheme.to_scheme()));
+            }
+        }
         components
     }
 
     fn add_to(&self, operation: &mut Operation, method: &Method) {
+        if let Some((scheme, scopes)) = self.errors(method).and_then(|e| e.security.as_ref()) {
+            let requirement = SecurityRequirement::new(scheme.name(), scopes.clone());
+            let security = operation.security.get_or_insert_with(Vec::new);
+            if !security.contains(&requirement) {
+                security.push(requirement);
+            }
+        }
         for (status, response) in self.responses(method) {
             let key = status.as_u16().to_string();
             match operation.responses.responses.get_mut(&key) {
