@@ -220,6 +220,38 @@ async fn success_passes_through_byte_for_byte() {
     }
 }
 
+/// tower-http's request-id layers around the envelope put one `x-request-id` on every response:
+/// the envelope takes the id they set on the request for its errors, so a passing and a failing
+/// response carry the same kind of id, and an id the client sent is kept on both.
+#[tokio::test]
+async fn tower_http_request_id_layers_give_every_response_the_envelopes_id() {
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    let app = routes().layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(ErrorEnvelopeLayer::defender()),
+    );
+    let ok = send(app.clone(), get_req("/ok")).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let id = ok.headers["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 36, "{id}");
+    let missing = send(app.clone(), get_req("/nowhere")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.headers.get_all("x-request-id").iter().count(), 1);
+    let error_id = missing.headers["x-request-id"].to_str().unwrap();
+    assert_eq!(error_id.len(), 36, "{error_id}");
+    assert_ne!(error_id, id);
+    for uri in ["/ok", "/nowhere"] {
+        let mut request = get_req(uri);
+        request
+            .headers_mut()
+            .insert("x-request-id", HeaderValue::from_static("client-7"));
+        let reply = send(app.clone(), request).await;
+        assert_eq!(reply.headers["x-request-id"], "client-7", "{uri}");
+    }
+}
+
 #[tokio::test]
 async fn redirects_and_informational_pass_through() {
     for status in [

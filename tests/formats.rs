@@ -424,6 +424,20 @@ fn problem_members() {
     assert_eq!(body["instance"], "/api/x");
 }
 
+/// `about:blank` problems are titled with RFC 9110's reason phrases, which renamed 413 and 422.
+#[test]
+fn problem_titles_are_rfc_9110_reason_phrases() {
+    for (kind, title) in [
+        (ErrorKind::PayloadTooLarge, "Content Too Large"),
+        (ErrorKind::UnprocessableEntity, "Unprocessable Content"),
+        (ErrorKind::UnsupportedMediaType, "Unsupported Media Type"),
+        (ErrorKind::NotFound, "Not Found"),
+    ] {
+        let out = Problem::new().render(&ApiError::from_kind(kind), &cx("req-1"));
+        assert_eq!(json_of(&out.body)["title"], title, "{kind:?}");
+    }
+}
+
 #[test]
 fn google_has_exactly_one_error_info() {
     let err = ApiError::new(ErrorKind::InvalidInput, "bad")

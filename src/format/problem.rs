@@ -112,6 +112,16 @@ struct ViolationIn {
     reason: Option<String>,
 }
 
+/// The status's reason phrase as RFC 9110 names it (413 "Content Too Large", 422 "Unprocessable
+/// Content", where `http` keeps the names of RFC 7231 and RFC 4918).
+fn reason_phrase(status: StatusCode) -> Option<&'static str> {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => Some("Content Too Large"),
+        StatusCode::UNPROCESSABLE_ENTITY => Some("Unprocessable Content"),
+        _ => status.canonical_reason(),
+    }
+}
+
 fn violations(error: &ApiError) -> Vec<Violation<'_>> {
     error
         .violations()
@@ -202,7 +212,7 @@ impl Format for Problem {
             ),
             None => (
                 Cow::Borrowed("about:blank"),
-                status.canonical_reason().unwrap_or(kind.name()),
+                reason_phrase(status).unwrap_or(kind.name()),
             ),
         };
         let body = to_json(&Envelope {
