@@ -617,7 +617,8 @@ async fn a_key_rotated_in_after_start_up_is_fetched_once() {
     get(&validator, &valid(&old)).await.assert_ok("alice");
     assert_eq!(issuer.hits(), 2, "both keys are cached");
 
-    // The old key is retired: its tokens keep passing until the next fetch drops it.
+    // The old key is retired: its tokens keep passing until the next fetch drops it (a token
+    // verified before is verified again once the key set changed, and refused).
     issuer.publish(&[&new]);
     let unknown = rsa1().with_kid("rsa-3");
     get(&validator, &valid(&unknown))
@@ -1110,3 +1111,45 @@ async fn a_cached_key_costs_only_jsonwebtoken_and_the_principal() {
 }
 
 use std::future::Future;
+
+/// A token seen again is not verified again (no allocation: no header decoded, no signature
+/// checked), but its time is: once its `exp` passes it is refused; without the cache every
+/// request verifies it.
+#[tokio::test]
+async fn a_token_seen_again_is_not_verified_again_but_its_time_is() {
+    use common::count;
+    let key = p256();
+    let soon = key.mint(&claims(json!({"exp": now_plus(2)})));
+    let fixed = JwtValidator::from_jwks(jwks(&[&key]), ISS, AUD)
+        .unwrap()
+        .leeway(Duration::ZERO);
+    assert_eq!(fixed.validate(&soon).unwrap().subject(), "alice");
+    let (n, again) = count(|| fixed.validate(&soon));
+    assert_eq!(again.unwrap().claim::<&str>("tid"), Some("contoso"));
+    assert_eq!(n, 0, "a hit allocates nothing");
+
+    let uncached = fixed.clone().max_cached_tokens(0);
+    uncached.validate(&soon).unwrap();
+    let (n, _) = count(|| uncached.validate(&soon));
+    assert!(n > 0, "verified again");
+
+    // Another token, even one differing in a signature byte, is verified.
+    let forged = format!("{}A", &soon[..soon.len() - 1]);
+    assert!(fixed.validate(&forged).is_err());
+
+    let issuer = Issuer::start(&[&key]).await;
+    let jwks_validator = issuer.validator().leeway(Duration::ZERO);
+    get(&jwks_validator, &soon).await.assert_ok("alice");
+    let (n, now) = count(|| jwks_validator.validate_now(&soon));
+    assert!(matches!(now, Some(Ok(_))));
+    assert_eq!(n, 0, "a hit allocates nothing");
+
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_eq!(
+        fixed.validate(&soon).unwrap_err(),
+        TokenError::Invalid(tower_envelope::auth::InvalidToken::Expired)
+    );
+    get(&jwks_validator, &soon)
+        .await
+        .assert_invalid("TokenExpired", "token has expired");
+}

@@ -24,6 +24,7 @@ type Validation = Pin<Box<dyn Future<Output = Result<Principal, TokenError>> + S
 /// An [`AsyncTokenValidator`] with its future boxed.
 trait BoxedAsync: Send + Sync {
     fn validate(&self, token: &str) -> Validation;
+    fn validate_now(&self, token: &str) -> Option<Result<Principal, TokenError>>;
 }
 
 impl<V> BoxedAsync for V
@@ -33,6 +34,10 @@ where
 {
     fn validate(&self, token: &str) -> Validation {
         Box::pin(AsyncTokenValidator::validate(self, token))
+    }
+
+    fn validate_now(&self, token: &str) -> Option<Result<Principal, TokenError>> {
+        AsyncTokenValidator::validate_now(self, token)
     }
 }
 
@@ -152,13 +157,16 @@ impl<S: Clone, B> Check<S, B> for AuthTokenLayer<BoxValidator> {
             &self.validator.validator,
         ) {
             (Ok(token), Erased::Now(validator)) => validator.validate(token),
-            (Ok(token), Erased::Later(validator)) => {
-                return Verdict::Wait(Waiting {
-                    validation: validator.validate(token),
-                    config: Arc::clone(&self.config),
-                    by_route,
-                })
-            }
+            (Ok(token), Erased::Later(validator)) => match validator.validate_now(token) {
+                Some(validated) => validated,
+                None => {
+                    return Verdict::Wait(Waiting {
+                        validation: validator.validate(token),
+                        config: Arc::clone(&self.config),
+                        by_route,
+                    })
+                }
+            },
             (Err(defect), _) => return verdict(Err(config.credentials_denial(defect)), request),
         };
         verdict(config.settle(validated, request, by_route), request)

@@ -9,6 +9,10 @@
 //!
 //! `rs256`, `es256`, `eddsa`: [`JwtValidator`] over a fixed key set; `jwks_rs256`,
 //! `jwks_es256`: [`JwksValidator`] with the keys already fetched; `bare`: the service alone.
+//! After the first request the token is a verified one seen again. `static` is the same layer
+//! over `StaticTokens` and a short token, over its own bare service `bare_static`: the check a
+//! repeated JWT is compared with. Take the difference of two runs (N and 3N) to leave out the
+//! one-time costs (the key, the first verification).
 
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
@@ -18,12 +22,14 @@ use serde_json::json;
 use tower::BoxError;
 use tower::{Layer, Service};
 use tower_envelope::auth::jwt::{JwksValidator, JwtValidator};
-use tower_envelope::auth::{AsyncTokenValidator, AuthTokenLayer};
+use tower_envelope::auth::{AsyncTokenValidator, AuthTokenLayer, StaticTokens};
 
 use tower_envelope_benches::keys::{self, ed25519, jwks, p256, rsa1, TestKey};
 use tower_envelope_benches::service::{self, drive, BARE};
 
 const ISS: &str = "https://login.example.com/tenant-1/v2.0";
+/// The static token, of the length of the other benchmarks'.
+const STATIC_TOKEN: &str = "read-token-5f2a9c";
 const AUD: &str = "api://machines";
 
 fn token(key: &TestKey) -> String {
@@ -92,10 +98,16 @@ fn fetched(key: &TestKey, n: usize) {
 }
 
 fn main() {
-    let usage = "usage: jwt_instructions bare|rs256|es256|eddsa|jwks_rs256|jwks_es256 N";
+    let usage =
+        "usage: jwt_instructions bare|bare_static|static|rs256|es256|eddsa|jwks_rs256|jwks_es256 N";
     let (which, n) = service::args(usage);
     match which.as_str() {
         "bare" => run(BARE, &token(&rsa1()), n),
+        "bare_static" => run(BARE, STATIC_TOKEN, n),
+        "static" => {
+            let tokens = StaticTokens::new().token(STATIC_TOKEN, ["read", "write"]);
+            run(AuthTokenLayer::bearer(tokens).layer(BARE), STATIC_TOKEN, n)
+        }
         "rs256" => fixed(&rsa1(), n),
         "es256" => fixed(&p256(), n),
         "eddsa" => fixed(&ed25519(), n),

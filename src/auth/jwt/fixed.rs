@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::verified::{Tokens, DEFAULT_MAX_CACHED_TOKENS};
 use super::verify::{header, verify, Rules};
 use super::{rules_methods, JwksError, KeySet};
 use crate::auth::{InvalidToken, Principal, TokenError, TokenValidator};
@@ -26,6 +27,7 @@ use crate::auth::{InvalidToken, Principal, TokenError, TokenValidator};
 pub struct JwtValidator {
     keys: Arc<KeySet>,
     rules: Arc<Rules>,
+    verified: Arc<Tokens>,
 }
 
 impl JwtValidator {
@@ -69,6 +71,7 @@ impl JwtValidator {
         Ok(Self {
             keys: Arc::new(KeySet::from_jwks(jwks)?),
             rules: Arc::new(Rules::new(issuer.into(), audience.into())),
+            verified: Arc::new(Tokens::new(DEFAULT_MAX_CACHED_TOKENS)),
         })
     }
 
@@ -77,12 +80,21 @@ impl JwtValidator {
 
 impl TokenValidator for JwtValidator {
     fn validate(&self, token: &str) -> Result<Principal, TokenError> {
+        // The key set never changes: any one address names it.
+        const KEYS: usize = 0;
+        let leeway = self.rules.leeway();
+        if let Some(verified) = self.verified.get(token, KEYS, leeway) {
+            return verified.map_err(TokenError::Invalid);
+        }
         let header = header(token, &self.rules)?;
         let key = self
             .keys
             .find(header.kid.as_deref())
             .ok_or(InvalidToken::UnknownKey)?;
-        verify(token, header.alg, key, &self.rules)
+        let verified = verify(token, header.alg, key, &self.rules)?;
+        let principal = verified.principal.clone();
+        self.verified.insert(token, KEYS, verified, leeway);
+        Ok(principal)
     }
 }
 

@@ -15,6 +15,8 @@ use tower_service::Service;
 
 use super::cache::{Cache, Settings};
 use super::fetch::{built_in, fetch, parse_url, Fetch, Fetching, DEFAULT_MAX_JWKS_SIZE};
+use super::keys::KeySet;
+use super::verified::{Tokens, Verified, DEFAULT_MAX_CACHED_TOKENS};
 use super::verify::{header, verify, Rules};
 use super::{rules_methods, Algorithm, JwksError};
 use crate::auth::{AsyncTokenValidator, InvalidToken, Principal, TokenError};
@@ -69,6 +71,7 @@ pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(2);
 pub struct JwksValidator {
     cache: Arc<Cache>,
     rules: Arc<Rules>,
+    verified: Arc<Tokens>,
 }
 
 impl JwksValidator {
@@ -150,6 +153,7 @@ impl JwksValidator {
         Self {
             cache: Arc::new(Cache::new(client, uri, settings)),
             rules: Arc::new(Rules::new(issuer, audience)),
+            verified: Arc::new(Tokens::new(DEFAULT_MAX_CACHED_TOKENS)),
         }
     }
 
@@ -205,39 +209,71 @@ impl AsyncTokenValidator for JwksValidator {
     type Future = JwksFuture;
 
     fn validate(&self, token: &str) -> JwksFuture {
-        self.cache.start_refresher();
+        if let Some(validated) = self.validate_now(token) {
+            return Box::pin(std::future::ready(validated));
+        }
         let header = match header(token, &self.rules) {
             Ok(header) => header,
             Err(invalid) => return Box::pin(std::future::ready(Err(invalid.into()))),
         };
+        let validator = self.clone();
+        let token: Box<str> = token.into();
+        let leeway = self.rules.leeway();
+        Box::pin(async move {
+            let (keys, verified) = unknown_kid(&validator, &token, header.alg, header.kid).await?;
+            validator.keep(&token, &keys, verified, leeway)
+        })
+    }
+
+    /// A token seen before, or signed by a key in hand, is answered at once; one whose `kid` is
+    /// not cached waits for a fetch.
+    fn validate_now(&self, token: &str) -> Option<Result<Principal, TokenError>> {
+        self.cache.start_refresher();
         let keys = self.cache.keys();
-        if let Some(key) = keys.find(header.kid.as_deref()) {
-            return Box::pin(std::future::ready(verify(
-                token,
-                header.alg,
-                key,
-                &self.rules,
-            )));
+        let leeway = self.rules.leeway();
+        if let Some(verified) = self.verified.get(token, address(&keys), leeway) {
+            return Some(verified.map_err(TokenError::Invalid));
         }
-        Box::pin(unknown_kid(
-            Arc::clone(&self.cache),
-            Arc::clone(&self.rules),
-            token.into(),
-            header.alg,
-            header.kid,
-        ))
+        let header = match header(token, &self.rules) {
+            Ok(header) => header,
+            Err(invalid) => return Some(Err(invalid.into())),
+        };
+        let key = keys.find(header.kid.as_deref())?;
+        let verified = verify(token, header.alg, key, &self.rules);
+        Some(self.keep(token, &keys, verified, leeway))
+    }
+}
+
+/// The address of the key set `keys`, which names it while it is the current one.
+fn address(keys: &Arc<KeySet>) -> usize {
+    Arc::as_ptr(keys) as usize
+}
+
+impl JwksValidator {
+    /// Keeps a token verified with `keys`, and answers its principal.
+    fn keep(
+        &self,
+        token: &str,
+        keys: &Arc<KeySet>,
+        verified: Result<Verified, TokenError>,
+        leeway: f64,
+    ) -> Result<Principal, TokenError> {
+        let verified = verified?;
+        let principal = verified.principal.clone();
+        self.verified.insert(token, address(keys), verified, leeway);
+        Ok(principal)
     }
 }
 
 /// A token whose `kid` is not cached: waits for a fetch (starting one if the refetch interval
 /// allows), then verifies it or refuses it.
 async fn unknown_kid(
-    cache: Arc<Cache>,
-    rules: Arc<Rules>,
-    token: Box<str>,
+    validator: &JwksValidator,
+    token: &str,
     alg: Algorithm,
     kid: Option<Box<str>>,
-) -> Result<Principal, TokenError> {
+) -> Result<(Arc<KeySet>, Result<Verified, TokenError>), TokenError> {
+    let cache = &validator.cache;
     let kid = kid.as_deref();
     let fetched = cache.subscribe();
     let wait = {
@@ -255,7 +291,8 @@ async fn unknown_kid(
     }
     let keys = cache.keys();
     if let Some(key) = keys.find(kid) {
-        return verify(&token, alg, key, &rules);
+        let verified = verify(token, alg, key, &validator.rules);
+        return Ok((keys, verified));
     }
     let state = cache.state();
     if state.failed() || state.in_flight() {

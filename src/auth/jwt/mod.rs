@@ -110,6 +110,7 @@ mod fetch;
 mod fixed;
 mod jwks;
 mod keys;
+mod verified;
 mod verify;
 
 pub use fetch::DEFAULT_MAX_JWKS_SIZE;
@@ -119,6 +120,7 @@ pub use jwks::{
     DEFAULT_REFRESH_INTERVAL,
 };
 use keys::KeySet;
+pub use verified::DEFAULT_MAX_CACHED_TOKENS;
 pub use verify::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN};
 
 use crate::BoxError;
@@ -272,6 +274,17 @@ macro_rules! rules_methods {
         /// one is refused before anything in it is decoded.
         pub fn max_token_len(mut self, max_len: usize) -> Self {
             std::sync::Arc::make_mut(&mut self.rules).set_max_len(max_len);
+            self
+        }
+
+        /// Sets how many verified tokens are kept (default
+        /// [`DEFAULT_MAX_CACHED_TOKENS`](crate::auth::jwt::DEFAULT_MAX_CACHED_TOKENS); at most
+        /// 16 MiB of tokens and claims whatever the number; 0 turns the cache off). A token seen
+        /// again is not verified again: its principal is reused while its `exp` and `nbf` pass
+        /// (checked on every request, with the leeway) and its key is in the current key set.
+        /// Only valid tokens are kept. Replaces the tokens kept so far.
+        pub fn max_cached_tokens(mut self, tokens: usize) -> Self {
+            self.verified = std::sync::Arc::new(super::verified::Tokens::new(tokens));
             self
         }
 

@@ -3,7 +3,9 @@
 //! principal.
 
 use std::borrow::Cow;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+#[cfg(test)]
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -12,6 +14,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::keys::Key;
+use super::verified::{check_time, now, Verified};
 use super::Algorithm;
 use crate::auth::{InvalidToken, Principal, TokenError};
 
@@ -55,6 +58,11 @@ impl Rules {
 
     pub(crate) fn set_max_len(&mut self, max_len: usize) {
         self.max_len = max_len;
+    }
+
+    /// The clock leeway, in seconds.
+    pub(crate) fn leeway(&self) -> f64 {
+        self.leeway.as_secs() as f64
     }
 }
 
@@ -101,7 +109,7 @@ pub(crate) fn verify(
     alg: Algorithm,
     key: &Key,
     rules: &Rules,
-) -> Result<Principal, TokenError> {
+) -> Result<Verified, TokenError> {
     if alg != key.alg {
         return Err(InvalidToken::UnsupportedAlgorithm.into());
     }
@@ -172,7 +180,7 @@ impl Identity<'_> {
     /// required; `exp` and `nbf` allow the leeway; `iss` is one string (RFC 7519, section
     /// 4.1.1) equal to an accepted issuer; `aud` a string or an array naming an accepted
     /// audience.
-    fn check(&self, rules: &Rules, now: f64) -> Result<(), InvalidToken> {
+    fn check(&self, rules: &Rules, now: f64) -> Result<(f64, Option<f64>), InvalidToken> {
         let date =
             |claim: Option<&RawValue>| claim.map(|raw| serde_json::from_str::<f64>(raw.get()));
         let exp = date(self.exp)
@@ -180,23 +188,22 @@ impl Identity<'_> {
             .ok_or(InvalidToken::MissingExpiry)?;
         let iss = self.iss.ok_or(InvalidToken::MissingIssuer)?;
         let aud = self.aud.ok_or(InvalidToken::MissingAudience)?;
-        let leeway = rules.leeway.as_secs() as f64;
+        let leeway = rules.leeway();
         if exp < now - leeway {
             return Err(InvalidToken::Expired);
         }
-        match date(self.nbf) {
-            Some(Err(_)) => return Err(InvalidToken::Malformed),
-            Some(Ok(nbf)) if nbf > now + leeway => return Err(InvalidToken::NotYetValid),
-            _ => {}
-        }
+        let nbf = date(self.nbf)
+            .transpose()
+            .map_err(|_| InvalidToken::Malformed)?;
+        check_time(exp, nbf, now, leeway)?;
         match serde_json::from_str::<Cow<'_, str>>(iss.get()) {
             Ok(iss) if rules.issuers.iter().any(|accepted| *accepted == iss) => {}
             _ => return Err(InvalidToken::WrongIssuer),
         }
         let accepted = |aud: &Cow<'_, str>| rules.audiences.iter().any(|a| a == aud);
         match serde_json::from_str::<OneOrMany<'_>>(aud.get()) {
-            Ok(OneOrMany::One(aud)) if accepted(&aud) => Ok(()),
-            Ok(OneOrMany::Many(auds)) if auds.iter().any(accepted) => Ok(()),
+            Ok(OneOrMany::One(aud)) if accepted(&aud) => Ok((exp, nbf)),
+            Ok(OneOrMany::Many(auds)) if auds.iter().any(accepted) => Ok((exp, nbf)),
             _ => Err(InvalidToken::WrongAudience),
         }
     }
@@ -234,26 +241,26 @@ impl Scopes<'_> {
 
 /// The principal of the claims `json` once they pass `rules`: subject `sub` (empty when
 /// absent), the scopes of `scp`, `scope` and `roles`, and the claims themselves.
-fn principal(json: Box<str>, rules: &Rules) -> Result<Principal, InvalidToken> {
+fn principal(json: Box<str>, rules: &Rules) -> Result<Verified, InvalidToken> {
     if !json.starts_with('{') {
         return Err(InvalidToken::Malformed);
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64();
-    let (subject, scopes) = {
+    let (subject, scopes, exp, nbf) = {
         let identity: Identity<'_> =
             serde_json::from_str(&json).map_err(|_| InvalidToken::Malformed)?;
-        identity.check(rules, now)?;
+        let (exp, nbf) = identity.check(rules, now())?;
         let claims = [identity.scp, identity.scope, identity.roles];
         let mut scopes = Vec::with_capacity(claims.iter().flatten().map(Scopes::len).sum());
         for claim in claims.into_iter().flatten() {
             claim.push_into(&mut scopes);
         }
-        (identity.sub.unwrap_or_default(), scopes)
+        (identity.sub.unwrap_or_default(), scopes, exp, nbf)
     };
-    Ok(Principal::new(subject, scopes).with_claims_object(json))
+    Ok(Verified {
+        principal: Principal::new(subject, scopes).with_claims_object(json),
+        exp,
+        nbf,
+    })
 }
 
 #[cfg(test)]
@@ -346,7 +353,8 @@ mod tests {
             claims(r#""sub":"u1","scp":"read  write","scope":"x","roles":["Admin.All"],"#),
             &rules(),
         )
-        .unwrap();
+        .unwrap()
+        .principal;
         assert_eq!(p.subject(), "u1");
         assert_eq!(
             p.scopes().collect::<Vec<_>>(),
@@ -354,7 +362,9 @@ mod tests {
         );
         assert_eq!(p.claim::<&str>("aud"), Some("a"));
 
-        let p = principal(claims(r#""scp":["a","b"],"scope":"c\u0020d","#), &rules()).unwrap();
+        let p = principal(claims(r#""scp":["a","b"],"scope":"c\u0020d","#), &rules())
+            .unwrap()
+            .principal;
         assert_eq!(p.subject(), "");
         assert_eq!(p.scopes().collect::<Vec<_>>(), ["a", "b", "c", "d"]);
 
