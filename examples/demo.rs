@@ -23,9 +23,10 @@
 //! `/healthz` needs no token, nor does `GET /openapi.json`: the OpenAPI 3.1 document of these
 //! routes with every error the stack can answer, in the chosen format (feature `utoipa`).
 //!
-//! With `--features jwt` and `--jwks-url URL --issuer ISS --audience AUD`, bearer tokens are
-//! JWTs checked against the keys at `URL` (plain http), with the same scope rules (scopes from
-//! `scp`, `scope` or `roles`).
+//! With `--features jwt` and `--issuer ISS --audience AUD`, bearer tokens are JWTs checked
+//! against the keys the issuer publishes (its OpenID Connect discovery document, over https,
+//! trusting the platform's certificates or `SSL_CERT_FILE`'s), or with `--jwks-url URL` those
+//! at `URL`, with the same scope rules (scopes from `scp`, `scope` or `roles`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -474,7 +475,8 @@ struct Args {
     /// `HOST:PORT`, the host a name (`localhost`) or an address.
     addr: String,
     format: String,
-    jwt: Option<[String; 3]>,
+    /// `--jwks-url` (none: discovered from the issuer), `--issuer`, `--audience`.
+    jwt: Option<(Option<String>, String, String)>,
 }
 
 /// Why the demo does not start: `--help` (printed to stdout, exit 0) or a usage error (stderr,
@@ -525,19 +527,22 @@ fn args() -> Result<Args, Exit> {
             "--audience" => jwt[2] = Some(value()?),
             "-h" | "--help" => {
                 return Err(Exit::Help(format!(
-                    "usage: demo [--addr HOST:PORT] [--format {}] [--jwks-url URL --issuer ISS --audience AUD]",
+                    "usage: demo [--addr HOST:PORT] [--format {}] [--issuer ISS --audience AUD [--jwks-url URL]]",
                     FORMATS.join("|")
                 )))
             }
             other => return Err(format!("unknown argument {other}; try --help").into()),
         }
     }
-    if let [Some(url), Some(issuer), Some(audience)] = jwt.clone() {
-        parsed.jwt = Some([url, issuer, audience]);
-    } else if jwt.iter().any(Option::is_some) {
-        return Err(Exit::Usage(
-            "--jwks-url, --issuer and --audience go together".to_owned(),
-        ));
+    let [url, issuer, audience] = jwt;
+    match (issuer, audience) {
+        (Some(issuer), Some(audience)) => parsed.jwt = Some((url, issuer, audience)),
+        (None, None) if url.is_none() => {}
+        _ => {
+            return Err(Exit::Usage(
+                "--issuer and --audience go together (and --jwks-url with them)".to_owned(),
+            ))
+        }
     }
     if parsed.jwt.is_some() && !cfg!(feature = "jwt") {
         return Err(Exit::Usage(
@@ -568,11 +573,19 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     };
-    // A bad JWKS URL is refused before the demo says it listens.
+    // A bad JWKS URL or issuer is refused before the demo says it listens.
     #[cfg(feature = "jwt")]
-    let jwks = args.jwt.as_ref().map(|[url, issuer, audience]| {
-        tower_envelope::auth::jwt::JwksValidator::new(url, issuer, audience).unwrap_or_else(|e| {
-            eprintln!("--jwks-url {url}: {e}");
+    let jwks = args.jwt.as_ref().map(|(url, issuer, audience)| {
+        use tower_envelope::auth::jwt::JwksValidator;
+        let validator = match url {
+            Some(url) => JwksValidator::new(url, issuer, audience),
+            None => JwksValidator::discover(issuer, audience),
+        };
+        validator.unwrap_or_else(|e| {
+            let flag = url
+                .as_ref()
+                .map_or(format!("--issuer {issuer}"), |u| format!("--jwks-url {u}"));
+            eprintln!("{flag}: {e}");
             std::process::exit(2);
         })
     });
@@ -589,8 +602,11 @@ async fn main() -> std::io::Result<()> {
         args.format
     );
     #[cfg(feature = "jwt")]
-    if let (Some([url, issuer, audience]), Some(validator)) = (&args.jwt, jwks) {
-        println!("bearer tokens are JWTs signed by a key of {url}, iss {issuer}, aud {audience}");
+    if let (Some((url, issuer, audience)), Some(validator)) = (&args.jwt, jwks) {
+        let keys = url
+            .clone()
+            .unwrap_or_else(|| format!("the keys {issuer} publishes"));
+        println!("bearer tokens are JWTs signed by a key of {keys}, iss {issuer}, aud {audience}");
         println!("try:\n  curl -i {base}/api/machines/1 -H \"Authorization: Bearer $TOKEN\"");
         let format = format(&args.format).expect("checked in args()");
         let app = app_with(format, AuthTokenLayer::bearer_async(validator));

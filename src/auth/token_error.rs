@@ -102,6 +102,12 @@ pub enum InvalidToken {
     MissingAudience,
     /// Longer than the validator reads (checked before anything is decoded).
     TooLong,
+    /// Issued by a tenant (`tid`, for an issuer with a `{tenantid}` placeholder) that is not
+    /// accepted, or naming none.
+    WrongTenant,
+    /// Issued to a client application (`azp`, or `appid` in Entra ID's v1 tokens) that is not
+    /// accepted, or naming none.
+    WrongClient,
 }
 
 impl InvalidToken {
@@ -120,6 +126,8 @@ impl InvalidToken {
             Self::MissingIssuer => "token names no issuer (iss)",
             Self::MissingAudience => "token names no audience (aud)",
             Self::TooLong => "token is too long",
+            Self::WrongTenant => "token is issued by a tenant that is not accepted",
+            Self::WrongClient => "token is issued to a client application that is not accepted",
         }
     }
 }
@@ -154,7 +162,7 @@ mod tests {
         use InvalidToken::*;
         // Every variant, in turn: the match has no wildcard, so a new variant must be added.
         #[rustfmt::skip]
-        let next = |v| match v { Malformed => Some(UnsupportedAlgorithm), UnsupportedAlgorithm => Some(UnknownKey), UnknownKey => Some(BadSignature), BadSignature => Some(Expired), Expired => Some(NotYetValid), NotYetValid => Some(WrongIssuer), WrongIssuer => Some(WrongAudience), WrongAudience => Some(MissingExpiry), MissingExpiry => Some(MissingIssuer), MissingIssuer => Some(MissingAudience), MissingAudience => Some(TooLong), TooLong => None };
+        let next = |v| match v { Malformed => Some(UnsupportedAlgorithm), UnsupportedAlgorithm => Some(UnknownKey), UnknownKey => Some(BadSignature), BadSignature => Some(Expired), Expired => Some(NotYetValid), NotYetValid => Some(WrongIssuer), WrongIssuer => Some(WrongAudience), WrongAudience => Some(MissingExpiry), MissingExpiry => Some(MissingIssuer), MissingIssuer => Some(MissingAudience), MissingAudience => Some(TooLong), TooLong => Some(WrongTenant), WrongTenant => Some(WrongClient), WrongClient => None };
         let invalid = std::iter::successors(Some(Malformed), |&v| next(v));
         let errors = [
             TokenError::Unknown,

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use http::Uri;
 
-use super::fetch::Fetch;
+use super::fetch::{parse_url, Fetch};
 use super::{JwksError, KeySet};
 
 /// The longest a background refresh waits, whatever `max-age` says.
@@ -31,9 +31,28 @@ pub(crate) struct Settings {
     pub(crate) max_size: usize,
 }
 
+/// Where the keys are: at a JWKS URL, or at the `jwks_uri` of an issuer's OpenID Connect
+/// discovery document, read again at each fetch.
+#[derive(Clone, Debug)]
+pub(crate) enum Source {
+    Jwks(Uri),
+    Discovery {
+        /// What the document's `issuer` must be, exactly (OpenID Connect Discovery 1.0, 4.3).
+        issuer: String,
+        uri: Uri,
+    },
+}
+
+/// The members of a discovery document the validator reads.
+#[derive(serde::Deserialize)]
+struct Discovery {
+    issuer: String,
+    jwks_uri: String,
+}
+
 pub(crate) struct Cache {
     client: Arc<Fetch>,
-    uri: Uri,
+    source: Source,
     pub(crate) settings: Settings,
     keys: RwLock<Arc<KeySet>>,
     state: Mutex<State>,
@@ -68,10 +87,10 @@ impl State {
 }
 
 impl Cache {
-    pub(crate) fn new(client: Arc<Fetch>, uri: Uri, settings: Settings) -> Self {
+    pub(crate) fn new(client: Arc<Fetch>, source: Source, settings: Settings) -> Self {
         Self {
             client,
-            uri,
+            source,
             settings,
             keys: RwLock::default(),
             state: Mutex::default(),
@@ -82,11 +101,11 @@ impl Cache {
 
     /// The same client and URL with new settings, and nothing cached yet.
     pub(crate) fn with_settings(&self, settings: Settings) -> Self {
-        Self::new(Arc::clone(&self.client), self.uri.clone(), settings)
+        Self::new(Arc::clone(&self.client), self.source.clone(), settings)
     }
 
-    pub(crate) fn uri(&self) -> &Uri {
-        &self.uri
+    pub(crate) fn source(&self) -> &Source {
+        &self.source
     }
 
     /// The cached keys (an `Arc` clone: no allocation, no lock held afterwards).
@@ -153,7 +172,32 @@ impl Cache {
     }
 
     async fn load(&self) -> Result<(KeySet, Option<Duration>), JwksError> {
-        let fetch = (self.client)(&self.uri, self.settings.max_size);
+        let jwks_uri = match &self.source {
+            Source::Jwks(uri) => uri.clone(),
+            Source::Discovery { issuer, uri } => {
+                let response = self.get(uri).await?;
+                let document: Discovery =
+                    serde_json::from_slice(response.body()).map_err(JwksError::Invalid)?;
+                if document.issuer != *issuer {
+                    return Err(JwksError::Discovery("the document names another issuer"));
+                }
+                let jwks_uri = parse_url(&document.jwks_uri, &["https", "http"])
+                    .map_err(|_| JwksError::Discovery("its jwks_uri is not an absolute URL"))?;
+                // An issuer reached over https does not send its keys over plain http.
+                if uri.scheme_str() == Some("https") && jwks_uri.scheme_str() != Some("https") {
+                    return Err(JwksError::Discovery("its jwks_uri is not https"));
+                }
+                jwks_uri
+            }
+        };
+        let response = self.get(&jwks_uri).await?;
+        let max_age = max_age(response.headers());
+        Ok((KeySet::from_jwks(response.body())?, max_age))
+    }
+
+    /// One `GET`, within the timeout, answered 2xx.
+    async fn get(&self, uri: &Uri) -> Result<http::Response<bytes::Bytes>, JwksError> {
+        let fetch = (self.client)(uri, self.settings.max_size);
         let response = tokio::time::timeout(self.settings.timeout, fetch)
             .await
             .map_err(|_| JwksError::Timeout)?
@@ -161,8 +205,7 @@ impl Cache {
         if !response.status().is_success() {
             return Err(JwksError::Status(response.status()));
         }
-        let max_age = max_age(response.headers());
-        Ok((KeySet::from_jwks(response.body())?, max_age))
+        Ok(response)
     }
 
     fn finish(&self, outcome: Result<(KeySet, Option<Duration>), JwksError>) {

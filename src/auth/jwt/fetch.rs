@@ -49,26 +49,37 @@ where
     Ok(Response::from_parts(parts, body))
 }
 
-/// The built-in client: hyper-util's, plain `http` (requires a tokio runtime).
-pub(super) fn built_in() -> hyper_util::client::legacy::Client<
-    hyper_util::client::legacy::connect::HttpConnector,
+/// The built-in client: hyper-util's over rustls (the `ring` provider), trusting the platform's
+/// certificates (or those of `SSL_CERT_FILE` / `SSL_CERT_DIR` when set), `https` and plain
+/// `http`; it needs a tokio runtime.
+pub(super) type BuiltIn = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
     Empty<Bytes>,
-> {
-    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+>;
+
+/// The built-in client, or why the certificates to trust could not be read.
+pub(super) fn built_in() -> Result<BuiltIn, JwksError> {
+    // `ring` builds with a C compiler alone (the post-quantum `aws-lc-rs` provider may need
+    // cmake); the connection fetches public keys, whose signatures the tokens are checked with.
+    #[allow(deprecated)]
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(provider)
+        .map_err(JwksError::Tls)?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(https),
+    )
 }
 
 /// `url` as the absolute URL of a document, with one of `schemes`.
 pub(super) fn parse_url(url: &str, schemes: &[&str]) -> Result<Uri, JwksError> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|_| JwksError::Url("the JWKS URL is not a valid URL"))?;
+    let uri: Uri = url.parse().map_err(|_| JwksError::Url("not a valid URL"))?;
     match uri.scheme_str() {
         Some(scheme) if schemes.contains(&scheme) && uri.host().is_some() => Ok(uri),
-        _ if schemes == ["http"] => Err(JwksError::Url(
-            "the built-in client reads absolute http URLs only: plug in a client for https",
-        )),
-        _ => Err(JwksError::Url(
-            "the JWKS URL is not an absolute http(s) URL",
-        )),
+        _ => Err(JwksError::Url("not an absolute https or http URL")),
     }
 }

@@ -13,7 +13,7 @@ use http_body::Body;
 use http_body_util::Empty;
 use tower_service::Service;
 
-use super::cache::{Cache, Settings};
+use super::cache::{Cache, Settings, Source};
 use super::fetch::{built_in, fetch, parse_url, Fetch, Fetching, DEFAULT_MAX_JWKS_SIZE};
 use super::keys::KeySet;
 use super::verified::{Tokens, Verified, DEFAULT_MAX_CACHED_TOKENS};
@@ -48,8 +48,8 @@ pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(2);
 ///
 /// The document is fetched with a tower `Service` taking an `http::Request` and answering an
 /// `http::Response` ([`JwksValidator::with_client`]: a hyper client with the application's
-/// TLS, proxy or retry layers), or with hyper-util's client over plain `http`
-/// ([`JwksValidator::new`]: a sidecar or a loopback issuer).
+/// TLS, proxy or retry layers), or with the built-in client ([`JwksValidator::new`]: `https`
+/// over rustls against the platform's trusted certificates).
 ///
 /// A token signed by a cached key costs no allocation besides those of `jsonwebtoken` and of
 /// the principal. Fetches and the background refresh run on the tokio runtime the first token
@@ -75,23 +75,30 @@ pub struct JwksValidator {
 }
 
 impl JwksValidator {
-    /// Accepts the tokens signed by the keys of the JWKS document at the `http` URL `url`,
-    /// fetched with hyper-util's client, issued by `issuer` (`iss`) for `audience` (`aud`).
+    /// Accepts the tokens signed by the keys of the JWKS document at `url`, issued by `issuer`
+    /// (`iss`) for `audience` (`aud`), fetched with the built-in client: hyper-util's over rustls,
+    /// verifying the server's certificate against the platform's trusted certificates, or
+    /// against those of the files `SSL_CERT_FILE` and `SSL_CERT_DIR` name when they are set (as
+    /// OpenSSL-based tools do: a private CA works). An `https` URL is what a real issuer serves;
+    /// plain `http` is accepted for a loopback issuer and tests only (nothing authenticates
+    /// the keys it sends).
     ///
     /// # Errors
     ///
-    /// [`JwksError::Url`] when `url` is not an absolute `http` URL.
+    /// [`JwksError::Url`] when `url` is not an absolute `https` or `http` URL,
+    /// [`JwksError::Tls`] when no trusted certificate could be read.
     pub fn new(
         url: &str,
         issuer: impl Into<String>,
         audience: impl Into<String>,
     ) -> Result<Self, JwksError> {
-        parse_url(url, &["http"])?;
-        Self::with_client(built_in(), url, issuer, audience)
+        parse_url(url, &["https", "http"])?;
+        Self::with_client(built_in()?, url, issuer, audience)
     }
 
-    /// Like [`JwksValidator::new`], with the document at the `http` or `https` URL `url`
-    /// fetched by `client`: any tower `Service` taking a `Request<Empty<Bytes>>` and answering
+    /// Like [`JwksValidator::new`] (or [`JwksValidator::discover`], for a `url` whose path ends
+    /// with `/.well-known/openid-configuration`), with the document at the `https` or `http`
+    /// URL `url` fetched by `client`: any tower `Service` taking a `Request<Empty<Bytes>>` and answering
     /// an `http::Response` (hyper-util's `Client` with a TLS connector, say).
     ///
     /// ```
@@ -142,7 +149,50 @@ impl JwksValidator {
         ))
     }
 
+    /// Accepts the tokens of `issuer` for `audience`, with the keys its OpenID Connect discovery
+    /// document names: the built-in client reads `{issuer}/.well-known/openid-configuration`,
+    /// requires its `issuer` to be `issuer` exactly (OpenID Connect Discovery 1.0, section 4.3)
+    /// and fetches its `jwks_uri` (over `https` when the issuer is). The document is read again
+    /// at each fetch of the keys, with the same intervals.
+    ///
+    /// An issuer with a `{tenantid}` placeholder (Entra ID's multi-tenant
+    /// `https://login.microsoftonline.com/{tenantid}/v2.0`) is discovered at its `common`
+    /// tenant, whose document names that same template; see
+    /// [`accept_tenants`](JwksValidator::accept_tenants).
+    ///
+    /// ```
+    /// use tower_envelope::auth::jwt::JwksValidator;
+    ///
+    /// let entra = JwksValidator::discover(
+    ///     "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0",
+    ///     "api://machines",
+    /// );
+    /// assert!(entra.is_ok());
+    /// ```
+    ///
+    /// With a client of your own: [`JwksValidator::with_client`] with the discovery document's
+    /// URL (a URL whose path ends with `/.well-known/openid-configuration` is read as one).
+    ///
+    /// # Errors
+    ///
+    /// As [`JwksValidator::new`].
+    pub fn discover(
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+    ) -> Result<Self, JwksError> {
+        let issuer = issuer.into();
+        Self::new(&discovery_url(&issuer), issuer, audience)
+    }
+
     fn with(client: Arc<Fetch>, uri: Uri, issuer: String, audience: String) -> Self {
+        let source = if uri.path().ends_with(WELL_KNOWN) {
+            Source::Discovery {
+                issuer: issuer.clone(),
+                uri,
+            }
+        } else {
+            Source::Jwks(uri)
+        };
         let settings = Settings {
             refetch: DEFAULT_REFETCH_INTERVAL,
             refresh: DEFAULT_REFRESH_INTERVAL,
@@ -151,7 +201,7 @@ impl JwksValidator {
             max_size: DEFAULT_MAX_JWKS_SIZE,
         };
         Self {
-            cache: Arc::new(Cache::new(client, uri, settings)),
+            cache: Arc::new(Cache::new(client, source, settings)),
             rules: Arc::new(Rules::new(issuer, audience)),
             verified: Arc::new(Tokens::new(DEFAULT_MAX_CACHED_TOKENS)),
         }
@@ -244,6 +294,16 @@ impl AsyncTokenValidator for JwksValidator {
     }
 }
 
+/// The path of an OpenID Connect discovery document under its issuer.
+const WELL_KNOWN: &str = "/.well-known/openid-configuration";
+
+/// Where the discovery document of `issuer` is (OpenID Connect Discovery 1.0, section 4: a
+/// terminating `/` removed), `{tenantid}` read as Entra ID's `common` tenant.
+fn discovery_url(issuer: &str) -> String {
+    let issuer = issuer.replace("{tenantid}", "common");
+    format!("{}{WELL_KNOWN}", issuer.trim_end_matches('/'))
+}
+
 /// The address of the key set `keys`, which names it while it is the current one.
 fn address(keys: &Arc<KeySet>) -> usize {
     Arc::as_ptr(keys) as usize
@@ -305,7 +365,7 @@ async fn unknown_kid(
 impl fmt::Debug for JwksValidator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwksValidator")
-            .field("url", self.cache.uri())
+            .field("source", self.cache.source())
             .field("settings", &self.cache.settings)
             .field("keys", &*self.cache.keys())
             .field("rules", &self.rules)

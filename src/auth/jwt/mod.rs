@@ -228,6 +228,12 @@ pub enum JwksError {
     Fetch(BoxError),
     /// The fetch took longer than [`JwksValidator::timeout`].
     Timeout,
+    /// The issuer's OpenID Connect discovery document cannot be used: it names another issuer,
+    /// or no `jwks_uri` the validator may fetch.
+    Discovery(&'static str),
+    /// The built-in client found no certificate to trust (the platform's store, or
+    /// `SSL_CERT_FILE` / `SSL_CERT_DIR`).
+    Tls(std::io::Error),
 }
 
 impl fmt::Display for JwksError {
@@ -235,10 +241,12 @@ impl fmt::Display for JwksError {
         match self {
             Self::Invalid(_) => f.write_str("the key set is not a JWKS document"),
             Self::NoUsableKey => f.write_str("the key set has no key that can verify a signature"),
-            Self::Url(reason) => f.write_str(reason),
+            Self::Url(reason) => write!(f, "the URL is {reason}"),
             Self::Status(status) => write!(f, "the JWKS URL answered {status}"),
             Self::Fetch(_) => f.write_str("the key set could not be fetched"),
             Self::Timeout => f.write_str("fetching the key set timed out"),
+            Self::Tls(_) => f.write_str("no trusted root certificate could be read"),
+            Self::Discovery(reason) => write!(f, "the discovery document cannot be used: {reason}"),
         }
     }
 }
@@ -248,6 +256,7 @@ impl std::error::Error for JwksError {
         match self {
             Self::Invalid(error) => Some(error),
             Self::Fetch(error) => Some(&**error),
+            Self::Tls(error) => Some(error),
             _ => None,
         }
     }
@@ -259,6 +268,47 @@ macro_rules! rules_methods {
         /// Also accepts tokens issued by `issuer` (`iss`, exact comparison).
         pub fn accept_issuer(mut self, issuer: impl Into<String>) -> Self {
             std::sync::Arc::make_mut(&mut self.rules).accept_issuer(issuer.into());
+            self
+        }
+
+        /// Accepts, for an issuer with a `{tenantid}` placeholder (Entra ID's multi-tenant
+        /// `https://login.microsoftonline.com/{tenantid}/v2.0`, or v1's
+        /// `https://sts.windows.net/{tenantid}/`), the tokens of the tenants `tenants` (`tid`):
+        /// a token passes when its `iss` is the issuer with its own `tid` in place of the
+        /// placeholder and that `tid` is listed. No tenant is accepted until one is listed
+        /// (or [`accept_any_tenant`](Self::accept_any_tenant)); a token of another tenant is
+        /// refused with `token is issued by a tenant that is not accepted`.
+        pub fn accept_tenants<I>(mut self, tenants: I) -> Self
+        where
+            I: IntoIterator,
+            I::Item: Into<String>,
+        {
+            let rules = std::sync::Arc::make_mut(&mut self.rules);
+            for tenant in tenants {
+                rules.accept_tenant(tenant.into());
+            }
+            self
+        }
+
+        /// Accepts, for an issuer with a `{tenantid}` placeholder, the tokens of every tenant
+        /// (an application open to any organization); the token's `iss` must still name its
+        /// own `tid`.
+        pub fn accept_any_tenant(mut self) -> Self {
+            std::sync::Arc::make_mut(&mut self.rules).accept_any_tenant();
+            self
+        }
+
+        /// Accepts only the tokens issued to the client applications `clients`: their `azp`
+        /// (or, in Entra ID's v1 tokens, `appid`) must be listed. Without a list, any client.
+        pub fn accept_clients<I>(mut self, clients: I) -> Self
+        where
+            I: IntoIterator,
+            I::Item: Into<String>,
+        {
+            let rules = std::sync::Arc::make_mut(&mut self.rules);
+            for client in clients {
+                rules.accept_client(client.into());
+            }
             self
         }
 

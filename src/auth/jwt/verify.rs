@@ -28,8 +28,13 @@ pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
 /// The accepted issuers and audiences, the clock leeway and the longest token read.
 #[derive(Clone, Debug)]
 pub(crate) struct Rules {
+    /// Exact, or with a `{tenantid}` placeholder for the token's `tid`.
     issuers: Vec<String>,
     audiences: Vec<String>,
+    /// The tenants an issuer with a placeholder accepts; `None`: any.
+    tenants: Option<Vec<String>>,
+    /// The client applications (`azp`, `appid`) accepted; empty: any.
+    clients: Vec<String>,
     leeway: Duration,
     max_len: usize,
 }
@@ -39,6 +44,8 @@ impl Rules {
         Self {
             issuers: vec![issuer],
             audiences: vec![audience],
+            tenants: Some(Vec::new()),
+            clients: Vec::new(),
             leeway: DEFAULT_LEEWAY,
             max_len: DEFAULT_MAX_TOKEN_LEN,
         }
@@ -50,6 +57,49 @@ impl Rules {
 
     pub(crate) fn accept_audience(&mut self, audience: String) {
         self.audiences.push(audience);
+    }
+
+    pub(crate) fn accept_tenant(&mut self, tenant: String) {
+        self.tenants.get_or_insert_with(Vec::new).push(tenant);
+    }
+
+    pub(crate) fn accept_any_tenant(&mut self) {
+        self.tenants = None;
+    }
+
+    pub(crate) fn accept_client(&mut self, client: String) {
+        self.clients.push(client);
+    }
+
+    /// Whether `iss` is accepted, for a token of the tenant `tid`.
+    fn issuer(&self, iss: &str, tid: Option<&str>) -> Result<(), InvalidToken> {
+        let mut wrong = InvalidToken::WrongIssuer;
+        for accepted in &self.issuers {
+            let Some((before, after)) = accepted.split_once("{tenantid}") else {
+                if accepted == iss {
+                    return Ok(());
+                }
+                continue;
+            };
+            let tenant = iss
+                .strip_prefix(before)
+                .and_then(|rest| rest.strip_suffix(after));
+            if tenant.is_none() {
+                continue;
+            }
+            // The issuer names the tenant the token says it is from, and that tenant is one
+            // accepted.
+            let listed = |tid: &str| {
+                self.tenants
+                    .as_ref()
+                    .is_none_or(|t| t.iter().any(|a| a == tid))
+            };
+            match tid {
+                Some(tid) if tenant == Some(tid) && listed(tid) => return Ok(()),
+                _ => wrong = InvalidToken::WrongTenant,
+            }
+        }
+        Err(wrong)
     }
 
     pub(crate) fn set_leeway(&mut self, leeway: Duration) {
@@ -165,6 +215,12 @@ struct Identity<'a> {
     scope: Option<Scopes<'a>>,
     #[serde(borrow, default)]
     roles: Option<Scopes<'a>>,
+    #[serde(borrow, default)]
+    tid: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    azp: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    appid: Option<Cow<'a, str>>,
 }
 
 /// One string or an array of strings (`aud`).
@@ -196,9 +252,14 @@ impl Identity<'_> {
             .transpose()
             .map_err(|_| InvalidToken::Malformed)?;
         check_time(exp, nbf, now, leeway)?;
-        match serde_json::from_str::<Cow<'_, str>>(iss.get()) {
-            Ok(iss) if rules.issuers.iter().any(|accepted| *accepted == iss) => {}
-            _ => return Err(InvalidToken::WrongIssuer),
+        let iss = serde_json::from_str::<Cow<'_, str>>(iss.get())
+            .map_err(|_| InvalidToken::WrongIssuer)?;
+        rules.issuer(&iss, self.tid.as_deref())?;
+        if !rules.clients.is_empty() {
+            let client = self.azp.as_deref().or(self.appid.as_deref());
+            if !client.is_some_and(|client| rules.clients.iter().any(|c| c == client)) {
+                return Err(InvalidToken::WrongClient);
+            }
         }
         let accepted = |aud: &Cow<'_, str>| rules.audiences.iter().any(|a| a == aud);
         match serde_json::from_str::<OneOrMany<'_>>(aud.get()) {
