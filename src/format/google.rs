@@ -17,7 +17,7 @@ const BAD_REQUEST: &str = "type.googleapis.com/google.rpc.BadRequest";
 /// Google AIP-193: `{"error":{"code","message","status","details"}}`.
 ///
 /// `code` is the HTTP status, `status` the canonical gRPC code name of the kind
-/// ([`grpc::code`]). `details` holds exactly one `google.rpc.ErrorInfo` (`reason`: the kind's slug
+/// (the table of [`grpc`](super::grpc)). `details` holds exactly one `google.rpc.ErrorInfo` (`reason`: the kind's slug
 /// in UPPER_SNAKE case, `domain`: the configured domain, `metadata`: the explicit `code` and the
 /// `target` when set), a `google.rpc.RequestInfo` with the correlation id, and, when there are
 /// field violations, one `google.rpc.BadRequest` with `fieldViolations` whose `field` is the path
