@@ -22,6 +22,8 @@
 //! | `iss` not accepted (it must be one string, compared exactly) | `Unauthorized` | token is issued by an issuer that is not accepted |
 //! | `aud` not accepted | `Unauthorized` | token is not intended for this audience |
 //! | no `exp`, `iss` or `aud` | `Unauthorized` | token has no expiry (exp), ... |
+//! | `tid` not accepted by a `{tenantid}` issuer | `Unauthorized` | token is issued by a tenant that is not accepted |
+//! | `azp` / `appid` not accepted | `Unauthorized` | token is issued to a client application that is not accepted |
 //!
 //! A scope the route requires and the token lacks is answered 403 `InsufficientScope` with
 //! `error="insufficient_scope"`, as for any validator; keys that cannot be fetched for a `kid`
