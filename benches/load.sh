@@ -3,7 +3,8 @@
 # applied to every route (`Router::layer`, "stack") or around the whole router ("around"), and
 # behind the stack a user assembles from the peers, tower-http 0.7's bearer check and body limit
 # under axum-problem's ProblemLayer, applied to every route ("peer") or around the router
-# ("peer_around", not run unless named in SERVERS).
+# ("peer_around", not run unless named in SERVERS); and "jwt", the full stack with JWT bearer
+# tokens (a fixed RS256 key), every request reusing one token, compared with "stack".
 #
 #   benches/load.sh            # compare the servers: requests/s, p50/p99, the server's CPU time
 #                              # per request, ratios to bare and of the full stack to the peer's
@@ -32,7 +33,7 @@ if ! command -v wrk >/dev/null 2>&1; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk
 fi
 
-cargo build --release -p tower-envelope-benches --bin bench_server >&2
+cargo build --release -p tower-envelope-benches --features jwt --bin bench_server >&2
 BIN=${CARGO_TARGET_DIR:-target}/release/bench_server
 SERVER_PID=""
 cleanup() {
@@ -60,13 +61,17 @@ rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
 HZ=$(getconf CLK_TCK)
 
+# The bearer token of the requests: a static token, or (server "jwt") a JWT the server accepts,
+# the same one on every request, as a client reuses its token.
+TOKEN=read-token
+
 # Prints "requests/s p50 p99 cpu" for one wrk run against the running server, cpu being the
 # server's CPU time per request served (µs): what the server spent, whatever wrk got.
 measure() {
   local out before after
   before=$(cpu_ticks)
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
-    -H 'Authorization: Bearer read-token' "http://127.0.0.1:$PORT/api/machines/1")
+    -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/machines/1")
   after=$(cpu_ticks)
   local rps p50 p99 requests cpu
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
@@ -87,15 +92,17 @@ if [ "$MODE" = compare ]; then
   for round in $(seq 1 "$ROUNDS"); do
     line="round $round:"
     for server in $servers; do
+      TOKEN=read-token
       case $server in
         bare) start_server ;;
         stack) start_server --stack ;;
+        jwt) TOKEN=$("$BIN" --print-jwt); start_server --jwt ;;
         around) start_server --stack-around ;;
         peer) start_server --peer ;;
         peer_around) start_server --peer-around ;;
-        *) echo "unknown server $server (bare, stack, around, peer, peer_around)" >&2; exit 2 ;;
+        *) echo "unknown server $server (bare, stack, around, peer, peer_around, jwt)" >&2; exit 2 ;;
       esac
-      code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer read-token' "http://127.0.0.1:$PORT/api/machines/1")
+      code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/machines/1")
       [ "$code" = 200 ] || { echo "$server answered $code to a good request" >&2; exit 1; }
       measure >> "/tmp/load_$server.$$"
       stop_server
@@ -126,7 +133,7 @@ if [ "$MODE" = compare ]; then
   done
   # The full stack's CPU per request relative to the peer stack's, in the same rounds: the ratio
   # of the medians, and the median of the rounds' ratios.
-  for pair in "stack peer" "around peer" "around peer_around"; do
+  for pair in "stack peer" "around peer" "around peer_around" "jwt stack"; do
     read -r ours theirs <<<"$pair"
     case " $servers " in *" $ours "*) ;; *) continue ;; esac
     case " $servers " in *" $theirs "*) ;; *) continue ;; esac

@@ -42,12 +42,14 @@ pub fn router() -> Router {
         )
 }
 
-/// The layers of the full stack, innermost first.
-type Layers = Stack<
+/// The layers of the full stack, innermost first, with the token checked by `V`.
+type Layers<V = StaticTokens> = Stack<
     BodyLimitLayer,
-    Stack<ContentTypeLayer, Stack<UrlEncodingLayer, Stack<Auth, Stack<Envelope, Identity>>>>,
+    Stack<
+        ContentTypeLayer,
+        Stack<UrlEncodingLayer, Stack<AuthTokenLayer<V>, Stack<Envelope, Identity>>>,
+    >,
 >;
-type Auth = AuthTokenLayer<StaticTokens>;
 type Envelope = ErrorEnvelopeLayer<Defender>;
 
 /// The full stack: envelope, bearer auth with scopes (the principal inserted), URL,
@@ -56,16 +58,40 @@ pub fn layers() -> ServiceBuilder<Layers> {
     let tokens = StaticTokens::new()
         .token("read-token", ["read"])
         .token("write-token", ["read", "write"]);
+    layers_with(tokens)
+}
+
+/// The full stack with the tokens checked by `validator`.
+pub fn layers_with<V>(validator: V) -> ServiceBuilder<Layers<V>> {
     ServiceBuilder::new()
         .layer(ErrorEnvelopeLayer::defender().catch_panic())
         .layer(
-            AuthTokenLayer::bearer(tokens)
+            AuthTokenLayer::bearer(validator)
                 .require_scope(http::Method::GET, "read")
                 .require_scope(http::Method::POST, "write"),
         )
         .layer(UrlEncodingLayer::new())
         .layer(ContentTypeLayer::json())
         .layer(BodyLimitLayer::new(4096))
+}
+
+/// The full stack on every route with JWT bearer tokens (a fixed RS256 key), and a token it
+/// accepts, valid for an hour: what a client reuses request after request.
+#[cfg(feature = "jwt")]
+pub fn jwt_stacked() -> (Router, String) {
+    use crate::keys::{jwks, now_plus, rsa1};
+    use tower_envelope::auth::jwt::JwtValidator;
+    const ISS: &str = "https://login.example.com/tenant-1/v2.0";
+    let key = rsa1();
+    let validator = JwtValidator::from_jwks(jwks(&[&key]), ISS, "api://machines").unwrap();
+    let token = key.mint(&serde_json::json!({
+        "iss": ISS,
+        "aud": "api://machines",
+        "sub": "3f2a9c1e-5b7d-4e8a-9c0f-1a2b3c4d5e6f",
+        "scp": "read write",
+        "exp": now_plus(3600),
+    }));
+    (router().layer(layers_with(validator)), token)
 }
 
 /// The stack on every route (`Router::layer`).

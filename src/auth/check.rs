@@ -1,7 +1,6 @@
 //! [`AuthTokenLayer`] as a check: at once over a [`TokenValidator`], at once or later over a
 //! [`BoxValidator`].
 
-use std::any::Any;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
@@ -13,8 +12,7 @@ use http::Request;
 use pin_project_lite::pin_project;
 
 use super::{
-    AsyncTokenValidator, AuthTokenLayer, Config, Denial, Principal, StaticTokens, TokenError,
-    TokenValidator,
+    AsyncTokenValidator, AuthTokenLayer, Config, Denial, Principal, TokenError, TokenValidator,
 };
 use crate::check::{take_ready, Check, Rejection, Start, Verdict};
 
@@ -72,6 +70,7 @@ where
 pub struct BoxValidator {
     validator: Erased,
     /// Whether it is [`StaticTokens`], which always answers.
+    #[cfg(feature = "utoipa")]
     static_tokens: bool,
 }
 
@@ -85,7 +84,8 @@ impl BoxValidator {
     /// A [`TokenValidator`] ([`StaticTokens`], a closure, a JWT key set).
     pub fn new(validator: impl TokenValidator + Send + Sync + 'static) -> Self {
         Self {
-            static_tokens: (&validator as &dyn Any).is::<StaticTokens>(),
+            #[cfg(feature = "utoipa")]
+            static_tokens: (&validator as &dyn std::any::Any).is::<super::StaticTokens>(),
             validator: Erased::Now(Arc::new(validator)),
         }
     }
@@ -97,6 +97,7 @@ impl BoxValidator {
         V::Future: Send + 'static,
     {
         Self {
+            #[cfg(feature = "utoipa")]
             static_tokens: false,
             validator: Erased::Later(Arc::new(validator)),
         }

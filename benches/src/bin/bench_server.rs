@@ -31,6 +31,13 @@ async fn main() -> std::io::Result<()> {
             "--stack-around" => mode = Mode::Around,
             "--peer" => mode = Mode::Peer,
             "--peer-around" => mode = Mode::PeerAround,
+            #[cfg(feature = "jwt")]
+            "--jwt" => mode = Mode::Jwt,
+            #[cfg(feature = "jwt")]
+            "--print-jwt" => {
+                println!("{}", tower_envelope_benches::server::jwt_stacked().1);
+                return Ok(());
+            }
             "--addr" => {
                 let value = args.next().unwrap_or_default();
                 addr = value.parse().unwrap_or_else(|e| {
@@ -81,6 +88,12 @@ async fn main() -> std::io::Result<()> {
                 .with_graceful_shutdown(shutdown)
                 .await
         }
+        #[cfg(feature = "jwt")]
+        Mode::Jwt => {
+            axum::serve(listener, tower_envelope_benches::server::jwt_stacked().0)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
     }
 }
 
@@ -93,4 +106,7 @@ enum Mode {
     Around,
     Peer,
     PeerAround,
+    /// `--stack` with JWT bearer tokens (feature `jwt`); `--print-jwt` prints a token it takes.
+    #[cfg(feature = "jwt")]
+    Jwt,
 }

@@ -280,15 +280,12 @@ macro_rules! rules_methods {
         /// placeholder and that `tid` is listed. No tenant is accepted until one is listed
         /// (or [`accept_any_tenant`](Self::accept_any_tenant)); a token of another tenant is
         /// refused with `token is issued by a tenant that is not accepted`.
-        pub fn accept_tenants<I>(mut self, tenants: I) -> Self
-        where
-            I: IntoIterator,
-            I::Item: Into<String>,
-        {
-            let rules = std::sync::Arc::make_mut(&mut self.rules);
-            for tenant in tenants {
-                rules.accept_tenant(tenant.into());
-            }
+        pub fn accept_tenants(
+            mut self,
+            tenants: impl IntoIterator<Item = impl Into<String>>,
+        ) -> Self {
+            let tenants = tenants.into_iter().map(Into::into);
+            std::sync::Arc::make_mut(&mut self.rules).accept_tenants(tenants);
             self
         }
 
@@ -302,15 +299,14 @@ macro_rules! rules_methods {
 
         /// Accepts only the tokens issued to the client applications `clients`: their `azp`
         /// (or, in Entra ID's v1 tokens, `appid`) must be listed. Without a list, any client.
-        pub fn accept_clients<I>(mut self, clients: I) -> Self
-        where
-            I: IntoIterator,
-            I::Item: Into<String>,
-        {
-            let rules = std::sync::Arc::make_mut(&mut self.rules);
-            for client in clients {
-                rules.accept_client(client.into());
-            }
+        pub fn accept_clients(
+            mut self,
+            clients: impl IntoIterator<Item = impl Into<String>>,
+        ) -> Self {
+            let clients = clients.into_iter().map(Into::into);
+            std::sync::Arc::make_mut(&mut self.rules)
+                .clients
+                .extend(clients);
             self
         }
 

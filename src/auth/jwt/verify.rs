@@ -34,7 +34,7 @@ pub(crate) struct Rules {
     /// The tenants an issuer with a placeholder accepts; `None`: any.
     tenants: Option<Vec<String>>,
     /// The client applications (`azp`, `appid`) accepted; empty: any.
-    clients: Vec<String>,
+    pub(crate) clients: Vec<String>,
     leeway: Duration,
     max_len: usize,
 }
@@ -59,16 +59,12 @@ impl Rules {
         self.audiences.push(audience);
     }
 
-    pub(crate) fn accept_tenant(&mut self, tenant: String) {
-        self.tenants.get_or_insert_with(Vec::new).push(tenant);
+    pub(crate) fn accept_tenants(&mut self, tenants: impl Iterator<Item = String>) {
+        self.tenants.get_or_insert_with(Vec::new).extend(tenants);
     }
 
     pub(crate) fn accept_any_tenant(&mut self) {
         self.tenants = None;
-    }
-
-    pub(crate) fn accept_client(&mut self, client: String) {
-        self.clients.push(client);
     }
 
     /// Whether `iss` is accepted, for a token of the tenant `tid`.
