@@ -267,10 +267,15 @@ impl std::error::Error for JwksError {
 /// The builder methods for the claim rules, shared by [`JwtValidator`] and [`JwksValidator`].
 macro_rules! rules_methods {
     () => {
-        /// Also accepts tokens issued by `issuer` (`iss`, exact comparison).
-        pub fn accept_issuer(mut self, issuer: impl Into<String>) -> Self {
-            std::sync::Arc::make_mut(&mut self.rules).accept_issuer(issuer.into());
+        /// Changes the rules (shared by the clones made before, not changed for them).
+        fn with_rules(mut self, change: impl FnOnce(&mut super::verify::Rules)) -> Self {
+            change(std::sync::Arc::make_mut(&mut self.rules));
             self
+        }
+
+        /// Also accepts tokens issued by `issuer` (`iss`, exact comparison).
+        pub fn accept_issuer(self, issuer: impl Into<String>) -> Self {
+            self.with_rules(|rules| rules.accept_issuer(issuer.into()))
         }
 
         /// Accepts, for an issuer with a `{tenantid}` placeholder (Entra ID's multi-tenant
@@ -280,49 +285,34 @@ macro_rules! rules_methods {
         /// placeholder and that `tid` is listed. No tenant is accepted until one is listed
         /// (or [`accept_any_tenant`](Self::accept_any_tenant)); a token of another tenant is
         /// refused with `token is issued by a tenant that is not accepted`.
-        pub fn accept_tenants(
-            mut self,
-            tenants: impl IntoIterator<Item = impl Into<String>>,
-        ) -> Self {
-            let tenants = tenants.into_iter().map(Into::into);
-            std::sync::Arc::make_mut(&mut self.rules).accept_tenants(tenants);
-            self
+        pub fn accept_tenants(self, tenants: impl IntoIterator<Item = impl Into<String>>) -> Self {
+            self.with_rules(|rules| rules.accept_tenants(tenants.into_iter().map(Into::into)))
         }
 
         /// Accepts, for an issuer with a `{tenantid}` placeholder, the tokens of every tenant
         /// (an application open to any organization); the token's `iss` must still name its
         /// own `tid`.
-        pub fn accept_any_tenant(mut self) -> Self {
-            std::sync::Arc::make_mut(&mut self.rules).accept_any_tenant();
-            self
+        pub fn accept_any_tenant(self) -> Self {
+            self.with_rules(super::verify::Rules::accept_any_tenant)
         }
 
         /// Accepts only the tokens issued to the client applications `clients`: their `azp`
         /// (or, in Entra ID's v1 tokens, `appid`) must be listed. Without a list, any client.
-        pub fn accept_clients(
-            mut self,
-            clients: impl IntoIterator<Item = impl Into<String>>,
-        ) -> Self {
-            let clients = clients.into_iter().map(Into::into);
-            std::sync::Arc::make_mut(&mut self.rules)
-                .clients
-                .extend(clients);
-            self
+        pub fn accept_clients(self, clients: impl IntoIterator<Item = impl Into<String>>) -> Self {
+            self.with_rules(|rules| rules.clients.extend(clients.into_iter().map(Into::into)))
         }
 
         /// Also accepts tokens for `audience` (`aud`, exact comparison; a token whose `aud` is
         /// an array passes when one of its values is accepted).
-        pub fn accept_audience(mut self, audience: impl Into<String>) -> Self {
-            std::sync::Arc::make_mut(&mut self.rules).accept_audience(audience.into());
-            self
+        pub fn accept_audience(self, audience: impl Into<String>) -> Self {
+            self.with_rules(|rules| rules.accept_audience(audience.into()))
         }
 
         /// Sets the longest token read, in bytes (default
         /// [`DEFAULT_MAX_TOKEN_LEN`](crate::auth::jwt::DEFAULT_MAX_TOKEN_LEN), 16 KiB). A longer
         /// one is refused before anything in it is decoded.
-        pub fn max_token_len(mut self, max_len: usize) -> Self {
-            std::sync::Arc::make_mut(&mut self.rules).set_max_len(max_len);
-            self
+        pub fn max_token_len(self, max_len: usize) -> Self {
+            self.with_rules(|rules| rules.set_max_len(max_len))
         }
 
         /// Sets how many verified tokens are kept (default
@@ -338,9 +328,8 @@ macro_rules! rules_methods {
 
         /// Sets the clock leeway for `exp` and `nbf` (default
         /// [`DEFAULT_LEEWAY`](crate::auth::jwt::DEFAULT_LEEWAY), 60 s; whole seconds).
-        pub fn leeway(mut self, leeway: std::time::Duration) -> Self {
-            std::sync::Arc::make_mut(&mut self.rules).set_leeway(leeway);
-            self
+        pub fn leeway(self, leeway: std::time::Duration) -> Self {
+            self.with_rules(|rules| rules.set_leeway(leeway))
         }
     };
 }
