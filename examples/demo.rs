@@ -14,6 +14,10 @@
 //! unauthenticated `POST` of `text/plain` answers 401, not 415). Handlers take the crate's `Json`
 //! and `Path` extractors, which reject in the chosen format and name the field.
 //!
+//! With `--quota N/s|min|h`, each principal may send N requests per second, minute or hour to
+//! the `/api` routes (a `QuotaLayer` after the token check); more are answered 429
+//! `TooManyRequests` with `Retry-After` and the `RateLimit` fields.
+//!
 //! With `--features tonic`, the gRPC health service (`grpc.health.v1.Health`) is served on the
 //! same port, behind the same envelope and token check (its calls need `read`): a gRPC client
 //! without a token gets `UNAUTHENTICATED` with Google's rich error details.
@@ -367,19 +371,40 @@ fn openapi(layers: &Layers, auth: &AuthTokenLayer<BoxValidator>) -> OpenApi {
 
 /// The demo application rendering its errors in `format`, with the demo's static tokens.
 pub fn app(format: Arc<dyn Format>) -> Router {
-    app_with(format, AuthTokenLayer::bearer(BoxValidator::new(tokens())))
+    app_with(
+        format,
+        AuthTokenLayer::bearer(BoxValidator::new(tokens())),
+        None,
+    )
 }
 
 /// The demo application with the tokens checked by `auth` (static tokens, JWTs): the same
 /// stack and scope rules as [`app`].
-pub fn app_with(format: Arc<dyn Format>, auth: AuthTokenLayer<BoxValidator>) -> Router {
+/// With `quota`, each principal's requests to the `/api` routes are counted.
+pub fn app_with(
+    format: Arc<dyn Format>,
+    auth: AuthTokenLayer<BoxValidator>,
+    quota: Option<QuotaLayer>,
+) -> Router {
     let grpc = grpc(auth.clone());
     let auth = scopes(auth);
-    // The token first, then the body's type.
-    let guard = ServiceBuilder::new()
-        .layer(auth.clone())
-        .layer(ContentTypeLayer::json());
-    let api = api(move |route| route.route_layer(guard.clone())).merge(grpc);
+    // The token first (the quota counts its principal), then the body's type.
+    let api = match quota {
+        Some(quota) => {
+            let guard = ServiceBuilder::new()
+                .layer(auth.clone())
+                .layer(quota)
+                .layer(ContentTypeLayer::json());
+            api(move |route| route.route_layer(guard.clone()))
+        }
+        None => {
+            let guard = ServiceBuilder::new()
+                .layer(auth.clone())
+                .layer(ContentTypeLayer::json());
+            api(move |route| route.route_layer(guard.clone()))
+        }
+    }
+    .merge(grpc);
     stack(format, api, &auth)
 }
 
@@ -442,13 +467,13 @@ pub async fn serve_app(
             permit = Arc::clone(&connections).acquire_owned() => {
                 let permit = permit.expect("the semaphore is never closed");
                 tokio::select! {
-                    accepted = listener.accept() => accepted.map(|(stream, _)| (stream, permit)),
+                    accepted = listener.accept() => accepted.map(|(stream, peer)| (stream, peer, permit)),
                     () = &mut shutdown => break,
                 }
             }
             () = &mut shutdown => break,
         };
-        let (stream, permit) = match accepted {
+        let (stream, peer, permit) = match accepted {
             Ok(accepted) => accepted,
             // Out of file descriptors, say: wait a little rather than spin.
             Err(_) => {
@@ -456,7 +481,15 @@ pub async fn serve_app(
                 continue;
             }
         };
-        let service = TowerToHyperService::new(app.clone());
+        // The peer's address, as `axum::serve` gives it (a quota without a principal counts it).
+        let app =
+            tower::ServiceExt::map_request(app.clone(), move |mut request: http::Request<_>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            });
+        let service = TowerToHyperService::new(app);
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
@@ -477,6 +510,8 @@ struct Args {
     format: String,
     /// `--jwks-url` (none: discovered from the issuer), `--issuer`, `--audience`.
     jwt: Option<(Option<String>, String, String)>,
+    /// `--quota N/s|min|h`: requests per principal on the `/api` routes.
+    quota: Option<QuotaLayer>,
 }
 
 /// Why the demo does not start: `--help` (printed to stdout, exit 0) or a usage error (stderr,
@@ -497,6 +532,7 @@ fn args() -> Result<Args, Exit> {
         addr: "127.0.0.1:3000".to_owned(),
         format: "defender".to_owned(),
         jwt: None,
+        quota: None,
     };
     let mut jwt: [Option<String>; 3] = Default::default();
     let mut args = std::env::args().skip(1);
@@ -522,12 +558,25 @@ fn args() -> Result<Args, Exit> {
                 }
             }
             "--format" => parsed.format = value()?,
+            "--quota" => {
+                let v = value()?;
+                let quota = v.split_once('/').and_then(|(n, per)| {
+                    let n: u32 = n.parse().ok().filter(|n| *n > 0)?;
+                    match per {
+                        "s" => Some(QuotaLayer::per_second(n)),
+                        "min" => Some(QuotaLayer::per_minute(n)),
+                        "h" => Some(QuotaLayer::per_hour(n)),
+                        _ => None,
+                    }
+                });
+                parsed.quota = Some(quota.ok_or(format!("--quota {v}: expected N/s, N/min or N/h"))?);
+            }
             "--jwks-url" => jwt[0] = Some(value()?),
             "--issuer" => jwt[1] = Some(value()?),
             "--audience" => jwt[2] = Some(value()?),
             "-h" | "--help" => {
                 return Err(Exit::Help(format!(
-                    "usage: demo [--addr HOST:PORT] [--format {}] [--issuer ISS --audience AUD [--jwks-url URL]]",
+                    "usage: demo [--addr HOST:PORT] [--format {}] [--quota N/s|min|h] [--issuer ISS --audience AUD [--jwks-url URL]]",
                     FORMATS.join("|")
                 )))
             }
@@ -609,7 +658,7 @@ async fn main() -> std::io::Result<()> {
         println!("bearer tokens are JWTs signed by a key of {keys}, iss {issuer}, aud {audience}");
         println!("try:\n  curl -i {base}/api/machines/1 -H \"Authorization: Bearer $TOKEN\"");
         let format = format(&args.format).expect("checked in args()");
-        let app = app_with(format, AuthTokenLayer::bearer_async(validator));
+        let app = app_with(format, AuthTokenLayer::bearer_async(validator), args.quota);
         return serve_app(listener, app, HEADER_READ_TIMEOUT, async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -637,6 +686,17 @@ async fn main() -> std::io::Result<()> {
     println!("  curl -i '{base}/api/machines/%zz' -H 'Authorization: Bearer read-token'");
     println!("Ctrl-C stops it.");
     let format = format(&args.format).expect("checked in args()");
+    if let Some(quota) = args.quota {
+        let app = app_with(
+            format,
+            AuthTokenLayer::bearer(BoxValidator::new(tokens())),
+            Some(quota),
+        );
+        return serve_app(listener, app, HEADER_READ_TIMEOUT, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    }
     serve(listener, format, async {
         let _ = tokio::signal::ctrl_c().await;
         println!("shutting down");

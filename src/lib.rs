@@ -4,7 +4,8 @@
 //! - **Validators** — [`AuthTokenLayer`] (token present, well formed, known, not expired, with the
 //!   scope the method or route needs), [`UrlEncodingLayer`] (RFC 3986 percent-encoding),
 //!   [`ContentTypeLayer`] (the body's media type, optionally `Accept` and JSON syntax),
-//!   [`BodyLimitLayer`] (declared and streamed body sizes). Each rejects with an [`ApiError`]
+//!   [`BodyLimitLayer`] (declared and streamed body sizes), [`QuotaLayer`] (requests per client,
+//!   answered `TooManyRequests`). Each rejects with an [`ApiError`]
 //!   carried in the response extensions (and, on its own, an RFC 9457 problem+json body).
 //! - **One renderer** — [`ErrorEnvelopeLayer`] turns *every* failure below it — a validator's
 //!   rejection, a handler's `ApiError`, a bare 4xx/5xx from axum or tower-http, an inner service
@@ -106,6 +107,7 @@ mod media;
 #[cfg(feature = "utoipa")]
 pub mod openapi;
 pub mod prelude;
+pub mod quota;
 mod request_id;
 pub mod url_encoding;
 
@@ -118,6 +120,7 @@ pub use envelope::{ErrorEnvelope, ErrorEnvelopeLayer};
 pub use error::{ApiError, Code, ErrorKind, FieldViolation};
 pub use format::Format;
 pub use limit::BodyLimitLayer;
+pub use quota::QuotaLayer;
 pub use url_encoding::UrlEncodingLayer;
 
 /// The error type tower services box their errors into (`tower::BoxError`).

@@ -166,6 +166,17 @@ async fn grpc_calls_pass_the_json_checks() {
             "{message}"
         );
     }
+    // A gRPC Content-Type beside another one is not a gRPC call.
+    let mut twice = post(Some("application/grpc"), "hello");
+    twice
+        .headers_mut()
+        .append(CONTENT_TYPE, "text/plain".parse().unwrap());
+    rejection(
+        &ContentTypeLayer::json(),
+        twice,
+        ErrorKind::UnsupportedMediaType,
+    )
+    .await;
     // A type that only starts like gRPC is not gRPC.
     rejection(
         &ContentTypeLayer::json(),

@@ -559,7 +559,8 @@ async fn many_violations_keep_the_details_readable() {
 }
 
 /// Pins the bytes of one `grpc-status-details-bin`: a `google.rpc.Status` whose details are, in
-/// tonic-types' order, `RetryInfo`, `ErrorInfo`, `BadRequest` and `RequestInfo`.
+/// tonic-types' order, `RetryInfo`, `QuotaFailure` (a `TooManyRequests` error's), `ErrorInfo`,
+/// `BadRequest` and `RequestInfo`.
 #[tokio::test]
 async fn golden_status_details() {
     let error = ApiError::new(ErrorKind::TooManyRequests, "slow down")
@@ -579,6 +580,9 @@ async fn golden_status_details() {
 /// 2 message: "slow down"
 /// 3 details: { 1 type_url: "type.googleapis.com/google.rpc.RetryInfo"
 ///              2 value: { 1 retry_delay: { 1 seconds: 30 } } }
+/// 3 details: { 1 type_url: "type.googleapis.com/google.rpc.QuotaFailure"
+///              2 value: { 1 violations: { 1 subject: "policy:default"
+///                                         2 description: "slow down" } } }
 /// 3 details: { 1 type_url: "type.googleapis.com/google.rpc.ErrorInfo"
 ///              2 value: { 1 reason: "TOO_MANY_REQUESTS" 2 domain: "api.example.com"
 ///                         3 metadata: { 1 key: "code" 2 value: "Quota" } } }
@@ -590,8 +594,10 @@ async fn golden_status_details() {
 /// ```
 const GOLDEN: &str = concat!(
     "CAgSCXNsb3cgZG93bhowCih0eXBlLmdvb2dsZWFwaXMuY29tL2dvb2dsZS5ycGMuUmV0cnlJbmZvEgQK",
-    "AggeGl8KKHR5cGUuZ29vZ2xlYXBpcy5jb20vZ29vZ2xlLnJwYy5FcnJvckluZm8SMwoRVE9PX01BTllf",
-    "UkVRVUVTVFMSD2FwaS5leGFtcGxlLmNvbRoNCgRjb2RlEgVRdW90YRpECil0eXBlLmdvb2dsZWFwaXMu",
-    "Y29tL2dvb2dsZS5ycGMuQmFkUmVxdWVzdBIXChUKBG5hbWUSCHRvbyBsb25nGgNtYXgaNQoqdHlwZS5n",
-    "b29nbGVhcGlzLmNvbS9nb29nbGUucnBjLlJlcXVlc3RJbmZvEgcKBXJlcS0x",
+    "AggeGkwKK3R5cGUuZ29vZ2xlYXBpcy5jb20vZ29vZ2xlLnJwYy5RdW90YUZhaWx1cmUSHQobCg5wb2xp",
+    "Y3k6ZGVmYXVsdBIJc2xvdyBkb3duGl8KKHR5cGUuZ29vZ2xlYXBpcy5jb20vZ29vZ2xlLnJwYy5FcnJv",
+    "ckluZm8SMwoRVE9PX01BTllfUkVRVUVTVFMSD2FwaS5leGFtcGxlLmNvbRoNCgRjb2RlEgVRdW90YRpE",
+    "Cil0eXBlLmdvb2dsZWFwaXMuY29tL2dvb2dsZS5ycGMuQmFkUmVxdWVzdBIXChUKBG5hbWUSCHRvbyBs",
+    "b25nGgNtYXgaNQoqdHlwZS5nb29nbGVhcGlzLmNvbS9nb29nbGUucnBjLlJlcXVlc3RJbmZvEgcKBXJl",
+    "cS0x",
 );

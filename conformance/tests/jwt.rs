@@ -921,11 +921,24 @@ async fn a_custom_client_is_a_tower_service() {
 
 #[test]
 fn the_built_in_client_refuses_what_it_cannot_fetch() {
-    for url in ["not a url", "ftp://login.example.com/keys", "/keys"] {
+    for url in [
+        "not a url",
+        "ftp://login.example.com/keys",
+        "/keys",
+        "http://login.example.com/keys",
+        "http://10.0.0.7/keys",
+    ] {
         let built_in = JwksValidator::new(url, ISS, AUD);
         assert!(matches!(built_in, Err(JwksError::Url(_))), "{url}");
     }
-    assert!(JwksValidator::new("https://login.example.com/keys", ISS, AUD).is_ok());
+    for url in [
+        "https://login.example.com/keys",
+        "http://127.0.0.1:8080/keys",
+        "http://localhost/keys",
+        "http://[::1]:8080/keys",
+    ] {
+        assert!(JwksValidator::new(url, ISS, AUD).is_ok(), "{url}");
+    }
     let client = tower::service_fn(|_: Request<Empty<Bytes>>| async {
         Ok::<_, BoxError>(Response::new(Full::new(Bytes::new())))
     });
@@ -1135,7 +1148,8 @@ async fn a_token_seen_again_is_not_verified_again_but_its_time_is() {
     assert!(n > 0, "verified again");
 
     // Another token, even one differing in a signature byte, is verified.
-    let forged = format!("{}A", &soon[..soon.len() - 1]);
+    let other = if soon.ends_with('A') { 'Q' } else { 'A' };
+    let forged = format!("{}{other}", &soon[..soon.len() - 1]);
     assert!(fixed.validate(&forged).is_err());
 
     let issuer = Issuer::start(&[&key]).await;
@@ -1153,4 +1167,28 @@ async fn a_token_seen_again_is_not_verified_again_but_its_time_is() {
     get(&jwks_validator, &soon)
         .await
         .assert_invalid("TokenExpired", "token has expired");
+}
+
+/// A clone given other rules keeps no token the original verified: a token admitted by one
+/// validator is checked again, and refused, by a stricter clone (and an empty client list
+/// admits no client).
+#[test]
+fn a_clone_with_other_rules_does_not_reuse_verified_tokens() {
+    let key = p256();
+    let orders = JwtValidator::from_jwks(jwks(&[&key]), ISS, AUD).unwrap();
+    let token = key.mint(&claims(json!({"azp": "other-app"})));
+    assert!(orders.validate(&token).is_ok());
+    let admin = orders.clone().accept_clients(["admin-portal"]);
+    assert_eq!(
+        admin.validate(&token).unwrap_err(),
+        TokenError::Invalid(tower_envelope::auth::InvalidToken::WrongClient)
+    );
+    let audience = orders.clone().accept_audience("api://other");
+    assert!(
+        audience.validate(&token).is_ok(),
+        "a wider rule still verifies"
+    );
+    let nobody = orders.clone().accept_clients(Vec::<String>::new());
+    assert!(nobody.validate(&token).is_err());
+    assert!(orders.validate(&token).is_ok(), "the original is unchanged");
 }

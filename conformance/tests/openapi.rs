@@ -460,6 +460,15 @@ fn the_layers_configuration_decides_the_statuses() {
         .layer(&BodyLimitLayer::new(64));
     assert_eq!(statuses(&plain, &Method::POST), [400, 413, 415, 500]);
 
+    // A quota answers 429 with Retry-After and the RateLimit fields.
+    let quota =
+        ErrorResponses::envelope(&envelope).layer(&tower_envelope::QuotaLayer::per_minute(5));
+    assert_eq!(statuses(&quota, &Method::GET), [429, 500]);
+    let headers = &quota.responses(&Method::GET)[&StatusCode::TOO_MANY_REQUESTS].headers;
+    for name in ["Retry-After", "RateLimit-Policy", "RateLimit"] {
+        assert!(headers.contains_key(name), "{name}");
+    }
+
     let strict = ErrorResponses::envelope(&envelope)
         .layer(
             &ContentTypeLayer::json()

@@ -69,9 +69,10 @@ where
 #[derive(Clone)]
 pub struct BoxValidator {
     validator: Erased,
-    /// Whether it is [`StaticTokens`], which always answers.
+    /// Whether it is one of the crate's validators that always answer (static tokens, a fixed
+    /// JWT key set).
     #[cfg(feature = "utoipa")]
-    static_tokens: bool,
+    always_answers: bool,
 }
 
 #[derive(Clone)]
@@ -81,11 +82,11 @@ enum Erased {
 }
 
 impl BoxValidator {
-    /// A [`TokenValidator`] ([`StaticTokens`], a closure, a JWT key set).
+    /// A [`TokenValidator`] ([`StaticTokens`](super::StaticTokens), a closure, a JWT key set).
     pub fn new(validator: impl TokenValidator + Send + Sync + 'static) -> Self {
         Self {
             #[cfg(feature = "utoipa")]
-            static_tokens: (&validator as &dyn std::any::Any).is::<super::StaticTokens>(),
+            always_answers: crate::openapi::answers_at_once(&validator),
             validator: Erased::Now(Arc::new(validator)),
         }
     }
@@ -98,7 +99,7 @@ impl BoxValidator {
     {
         Self {
             #[cfg(feature = "utoipa")]
-            static_tokens: false,
+            always_answers: false,
             validator: Erased::Later(Arc::new(validator)),
         }
     }
@@ -106,7 +107,7 @@ impl BoxValidator {
     /// Whether the validator may be unable to answer (503).
     #[cfg(feature = "utoipa")]
     pub(crate) fn may_be_unavailable(&self) -> bool {
-        !self.static_tokens
+        !self.always_answers
     }
 }
 

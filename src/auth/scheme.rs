@@ -104,6 +104,17 @@ impl Scheme {
         }
     }
 
+    /// Whether the token is `Authorization: Bearer` (`Some(true)`), `Authorization: TOK:`
+    /// (`Some(false)`) or a header's raw value (`None`).
+    #[cfg(feature = "utoipa")]
+    pub(crate) fn is_bearer(&self) -> Option<bool> {
+        match self.kind {
+            Kind::Bearer => Some(true),
+            Kind::Tok => Some(false),
+            Kind::Header => None,
+        }
+    }
+
     /// The header's name as given (`Authorization`, `SEC`), for messages.
     pub(super) fn label(&self) -> Cow<'static, str> {
         self.label.clone()

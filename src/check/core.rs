@@ -12,7 +12,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::header::{HeaderMap, HeaderValue, WWW_AUTHENTICATE};
+use http::header::{HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use http::{Request, Response};
 
 use crate::body::tagged_response;
@@ -91,6 +91,8 @@ impl<T> Future for Never<T> {
 pub struct Rejection {
     error: ApiError,
     challenge: Option<HeaderValue>,
+    /// Other headers of the answer (a quota's `RateLimit` fields).
+    headers: Vec<(HeaderName, HeaderValue)>,
     request_id: Option<HeaderValue>,
 }
 
@@ -100,6 +102,7 @@ impl Rejection {
         Self {
             error,
             challenge: None,
+            headers: Vec::new(),
             request_id: headers.get(X_REQUEST_ID).cloned(),
         }
     }
@@ -110,12 +113,21 @@ impl Rejection {
         self
     }
 
+    /// Adds a header to the answer.
+    pub(crate) fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
     /// The tagged response: the error in the extensions (rendered by an envelope above) and an
     /// RFC 9457 body rendered only if it is read.
     pub(crate) fn into_response<B>(self) -> Response<ResponseBody<B>> {
         let mut response = tagged_response(self.error, self.request_id.as_ref());
         if let Some(challenge) = self.challenge {
             response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+        }
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
         }
         response
     }

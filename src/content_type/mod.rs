@@ -261,6 +261,11 @@ impl ContentTypeLayer {
     }
 }
 
+/// Whether the request has exactly one `Content-Type`, a gRPC one.
+fn is_grpc_call(headers: &HeaderMap) -> bool {
+    matches!(crate::headers::single(headers, &CONTENT_TYPE), Ok(Some(value)) if is_grpc(Some(value)))
+}
+
 impl fmt::Display for Accepted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -396,7 +401,7 @@ where
                 // gRPC carries its own framing, codes and negotiation: a server that serves REST
                 // and gRPC on one port lets its calls through (the envelope answers their
                 // failures as gRPC statuses).
-                Err(_) if is_grpc(headers.get(CONTENT_TYPE)) => return Verdict::Pass(()),
+                Err(_) if is_grpc_call(headers) => return Verdict::Pass(()),
                 Err(error) => return Verdict::Reject(Rejection::new(error, headers)),
             }
         } else {

@@ -150,10 +150,10 @@ impl<V: 'static> DescribeErrors for AuthTokenLayer<V> {
                 "WWW-Authenticate",
                 WWW_AUTHENTICATE,
             );
-        let scheme = match self.scheme().challenge_name() {
-            "Bearer" => DocScheme::Bearer,
-            "TOK" => DocScheme::Tok,
-            name => DocScheme::Header(name.to_owned()),
+        let scheme = match self.scheme().is_bearer() {
+            Some(true) => DocScheme::Bearer,
+            Some(false) => DocScheme::Tok,
+            None => DocScheme::Header(self.scheme().challenge_name().to_owned()),
         };
         errors.security = Some((scheme, self.method_scopes_of(method)));
         if self.may_require_scope(method) {
@@ -166,7 +166,7 @@ impl<V: 'static> DescribeErrors for AuthTokenLayer<V> {
         // A validator that fetches keys may be unable to answer; a fixed token table never is.
         // A validator that fetches keys may be unable to answer; a fixed token table never is.
         let validator: &dyn std::any::Any = self.validator();
-        let always_answers = validator.is::<StaticTokens>()
+        let always_answers = answers_at_once(validator)
             || validator
                 .downcast_ref::<BoxValidator>()
                 .is_some_and(|boxed| !boxed.may_be_unavailable());
@@ -174,6 +174,16 @@ impl<V: 'static> DescribeErrors for AuthTokenLayer<V> {
             errors.error(ErrorKind::ServiceUnavailable);
         }
     }
+}
+
+/// Whether `validator` is one of the crate's that never waits for anything: [`StaticTokens`], a
+/// fixed JWT key set.
+pub(crate) fn answers_at_once(validator: &dyn std::any::Any) -> bool {
+    #[cfg(feature = "jwt")]
+    if validator.is::<crate::auth::jwt::JwtValidator>() {
+        return true;
+    }
+    validator.is::<StaticTokens>()
 }
 
 impl DescribeErrors for UrlEncodingLayer {
@@ -216,6 +226,28 @@ impl<F: Format> DescribeErrors for ErrorEnvelopeLayer<F> {
         errors.error(ErrorKind::Internal);
         let (_, id_header) = self.format_and_id_header();
         errors.request_id_header(id_header.as_str().to_owned());
+    }
+}
+
+/// A quota: `TooManyRequests` (429) with `Retry-After` and the `RateLimit` fields.
+impl DescribeErrors for crate::QuotaLayer {
+    fn describe_errors(&self, _method: &Method, errors: &mut Errors) {
+        errors
+            .error_with_header(
+                ErrorKind::TooManyRequests,
+                "Retry-After",
+                "Seconds until the quota lets the client in again.",
+            )
+            .error_with_header(
+                ErrorKind::TooManyRequests,
+                "RateLimit-Policy",
+                "The quota: its name, requests (`q`) and window in seconds (`w`).",
+            )
+            .error_with_header(
+                ErrorKind::TooManyRequests,
+                "RateLimit",
+                "The quota's state: requests left (`r`) and seconds until reset (`t`).",
+            );
     }
 }
 

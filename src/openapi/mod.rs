@@ -51,6 +51,7 @@ mod describe;
 mod responses;
 mod schema;
 
+pub(crate) use describe::answers_at_once;
 pub use describe::{DescribeErrors, Errors, ExtractorErrors};
 pub use responses::ErrorResponses;
 pub use schema::ErrorSchema;

@@ -271,10 +271,12 @@ impl<'f> ErrorResponses<'f> {
     }
 
     fn add_to(&self, operation: &mut Operation, method: &Method) {
+        // An operation that declares `security: []` is public: it is left so.
+        let public = operation.security.as_ref().is_some_and(Vec::is_empty);
         if let Some((scheme, scopes)) = self.errors(method).and_then(|e| e.security.as_ref()) {
             let requirement = SecurityRequirement::new(scheme.name(), scopes.clone());
             let security = operation.security.get_or_insert_with(Vec::new);
-            if !security.contains(&requirement) {
+            if !public && !security.contains(&requirement) {
                 security.push(requirement);
             }
         }

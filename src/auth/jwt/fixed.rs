@@ -80,10 +80,9 @@ impl JwtValidator {
 
 impl TokenValidator for JwtValidator {
     fn validate(&self, token: &str) -> Result<Principal, TokenError> {
-        // The key set never changes: any one address names it.
-        const KEYS: usize = 0;
+        let keys = self.keys.generation();
         let leeway = self.rules.leeway();
-        if let Some(verified) = self.verified.get(token, KEYS, leeway) {
+        if let Some(verified) = self.verified.get(token, keys, leeway) {
             return verified.map_err(TokenError::Invalid);
         }
         let header = header(token, &self.rules)?;
@@ -93,7 +92,7 @@ impl TokenValidator for JwtValidator {
             .ok_or(InvalidToken::UnknownKey)?;
         let verified = verify(token, header.alg, key, &self.rules)?;
         let principal = verified.principal.clone();
-        self.verified.insert(token, KEYS, verified, leeway);
+        self.verified.insert(token, keys, verified, leeway);
         Ok(principal)
     }
 }

@@ -80,19 +80,24 @@ impl JwksValidator {
     /// verifying the server's certificate against the platform's trusted certificates, or
     /// against those of the files `SSL_CERT_FILE` and `SSL_CERT_DIR` name when they are set (as
     /// OpenSSL-based tools do: a private CA works). An `https` URL is what a real issuer serves;
-    /// plain `http` is accepted for a loopback issuer and tests only (nothing authenticates
-    /// the keys it sends).
+    /// plain `http` is accepted for a loopback host only (`localhost`, `127.0.0.1`, `[::1]`: a
+    /// sidecar, tests), since nothing authenticates the keys it sends.
     ///
     /// # Errors
     ///
-    /// [`JwksError::Url`] when `url` is not an absolute `https` or `http` URL,
-    /// [`JwksError::Tls`] when no trusted certificate could be read.
+    /// [`JwksError::Url`] when `url` is not an absolute `https` URL, or an `http` one of a
+    /// loopback host; [`JwksError::Tls`] when no trusted certificate could be read.
     pub fn new(
         url: &str,
         issuer: impl Into<String>,
         audience: impl Into<String>,
     ) -> Result<Self, JwksError> {
-        parse_url(url, &["https", "http"])?;
+        let uri = parse_url(url, &["https", "http"])?;
+        if uri.scheme_str() == Some("http") && !is_loopback(uri.host().unwrap_or_default()) {
+            return Err(JwksError::Url(
+                "plain http, accepted for a loopback host only",
+            ));
+        }
         Self::with_client(built_in()?, url, issuer, audience)
     }
 
@@ -114,7 +119,7 @@ impl JwksValidator {
     /// let validator = JwksValidator::with_client(
     ///     client,
     ///     "https://login.microsoftonline.com/common/discovery/v2.0/keys",
-    ///     "https://login.microsoftonline.com/{tenant}/v2.0",
+    ///     "https://login.microsoftonline.com/{tenantid}/v2.0",
     ///     "api://machines",
     /// )
     /// .unwrap();
@@ -294,6 +299,15 @@ impl AsyncTokenValidator for JwksValidator {
     }
 }
 
+/// Whether `host` (of a URL) is this machine: `localhost`, `127.x.x.x` or `[::1]`.
+fn is_loopback(host: &str) -> bool {
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The path of an OpenID Connect discovery document under its issuer.
 const WELL_KNOWN: &str = "/.well-known/openid-configuration";
 
@@ -304,9 +318,10 @@ fn discovery_url(issuer: &str) -> String {
     format!("{}{WELL_KNOWN}", issuer.trim_end_matches('/'))
 }
 
-/// The address of the key set `keys`, which names it while it is the current one.
-fn address(keys: &Arc<KeySet>) -> usize {
-    Arc::as_ptr(keys) as usize
+/// The generation of the key set `keys`: a token verified with it is reused only while it is
+/// the current one.
+fn address(keys: &Arc<KeySet>) -> u64 {
+    keys.generation()
 }
 
 impl JwksValidator {

@@ -29,6 +29,8 @@ pub(crate) struct Key {
 #[derive(Clone, Default)]
 pub(crate) struct KeySet {
     keys: Vec<Key>,
+    /// Told apart from every other key set of the process, for the tokens verified with it.
+    generation: u64,
 }
 
 #[derive(Deserialize)]
@@ -61,7 +63,14 @@ impl KeySet {
         if keys.is_empty() {
             return Err(JwksError::NoUsableKey);
         }
-        Ok(Self { keys })
+        static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let generation = GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Self { keys, generation })
+    }
+
+    /// A number no other key set of the process has (the empty set's is 0).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The key a token's `kid` names; a token without `kid` names the only key of a one-key
@@ -186,6 +195,17 @@ impl Algorithm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key set's generation is never another's, even one that took its memory.
+    #[test]
+    fn generations_are_never_reused() {
+        let jwks = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..100 {
+            let keys = KeySet::from_jwks(jwks).unwrap();
+            assert!(seen.insert(keys.generation()));
+        }
+    }
 
     const N: &str = "3AndOWfImI7Fh1t14WKABZcnrugL1TrQ6FYth-IO4DCIP8OPA9EMchNuB5CyzF23VKKPYNeb0C9bh-zU1AAr-L6lh0aDwpqztCzL9w0V1H50VRSc177KgOd8NgKstkwBg7c6MgGop_FfpGIpJRuEwMfGF2Px5iFgzsxKmzndkpch1TnZ4zcEXGcO12h-hHw9FM3LDBQoc6FTkfyWiqElczN9PmattZQR2ECUOkGNIIhhOlhotSG0D9y1ov_x6XiEWMpKpUXU6Snsw_cxr9FPOcVp23JhEc3VRq7KogAhJNS4qK3p8bT8TjiYecVyTivCVXDzdfS75BptkTMCbs6RXw";
     const X256: &str = "e7cD47WR7AH3nFuUC8R5FaxiQ2NObB00rR8WaHmt-FE";

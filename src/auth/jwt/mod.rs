@@ -267,9 +267,11 @@ impl std::error::Error for JwksError {
 /// The builder methods for the claim rules, shared by [`JwtValidator`] and [`JwksValidator`].
 macro_rules! rules_methods {
     () => {
-        /// Changes the rules (shared by the clones made before, not changed for them).
+        /// Changes the rules (shared by the clones made before, not changed for them), and
+        /// starts a cache of its own: a token verified under other rules is not reused.
         fn with_rules(mut self, change: impl FnOnce(&mut super::verify::Rules)) -> Self {
             change(std::sync::Arc::make_mut(&mut self.rules));
+            self.verified = std::sync::Arc::new(self.verified.emptied());
             self
         }
 
@@ -297,9 +299,11 @@ macro_rules! rules_methods {
         }
 
         /// Accepts only the tokens issued to the client applications `clients`: their `azp`
-        /// (or, in Entra ID's v1 tokens, `appid`) must be listed. Without a list, any client.
+        /// (or, in Entra ID's v1 tokens, `appid`) must be listed. Until this is called, any
+        /// client; once called, only those listed (none, for an empty list).
         pub fn accept_clients(self, clients: impl IntoIterator<Item = impl Into<String>>) -> Self {
-            self.with_rules(|rules| rules.clients.extend(clients.into_iter().map(Into::into)))
+            let clients = clients.into_iter().map(Into::into);
+            self.with_rules(|rules| rules.clients.get_or_insert_with(Vec::new).extend(clients))
         }
 
         /// Also accepts tokens for `audience` (`aud`, exact comparison; a token whose `aud` is

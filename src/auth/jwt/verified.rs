@@ -36,8 +36,8 @@ pub(crate) struct Verified {
 struct Entry {
     token: Box<str>,
     verified: Verified,
-    /// The key set the token was verified with (its address while it is the current one).
-    keys: usize,
+    /// The generation of the key set the token was verified with.
+    keys: u64,
     bytes: usize,
 }
 
@@ -95,13 +95,18 @@ impl Tokens {
         }
     }
 
+    /// The same bound, nothing kept.
+    pub(crate) fn emptied(&self) -> Self {
+        Self::new(self.max_entries)
+    }
+
     /// The principal of `token` if it was verified with the key set `keys` and its time checks
     /// pass now; `None` to verify it again. A token whose time has passed answers its error.
     #[inline]
     pub(crate) fn get(
         &self,
         token: &str,
-        keys: usize,
+        keys: u64,
         leeway: f64,
     ) -> Option<Result<Principal, InvalidToken>> {
         let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
@@ -119,8 +124,18 @@ impl Tokens {
 
     /// Keeps `verified`, the outcome of `token` verified with the key set `keys`. When the cache
     /// is full, expired entries go first, then entries picked by the map's seeded order.
-    pub(crate) fn insert(&self, token: &str, keys: usize, verified: Verified, leeway: f64) {
-        let bytes = token.len() + verified.principal.claims_json().map_or(0, str::len);
+    pub(crate) fn insert(&self, token: &str, keys: u64, verified: Verified, leeway: f64) {
+        // What the entry holds: the token, the claims, the subject and each scope (with what an
+        // allocation costs besides its bytes), and the entry itself.
+        let principal = &verified.principal;
+        let bytes = token.len()
+            + principal.claims_json().map_or(0, str::len)
+            + principal.subject().len()
+            + principal
+                .scopes()
+                .map(|scope| scope.len() + 32)
+                .sum::<usize>()
+            + 256;
         if self.max_entries == 0 || bytes > MAX_BYTES {
             return;
         }
@@ -215,7 +230,7 @@ mod tests {
         }
         let (len, bytes) = cache.len_and_bytes();
         assert_eq!(len, 100);
-        assert!(bytes <= 100 * "token-9999".len(), "{bytes}");
+        assert!(bytes <= 100 * ("token-9999".len() + "alice".len() + "read".len() + 32 + 256));
         // The last one is kept: the newest token is the one being used.
         assert!(cache.get("token-9999", 1, 60.0).is_some());
         // Expired entries go first.

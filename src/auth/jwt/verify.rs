@@ -33,8 +33,8 @@ pub(crate) struct Rules {
     audiences: Vec<String>,
     /// The tenants an issuer with a placeholder accepts; `None`: any.
     tenants: Option<Vec<String>>,
-    /// The client applications (`azp`, `appid`) accepted; empty: any.
-    pub(crate) clients: Vec<String>,
+    /// The client applications (`azp`, `appid`) accepted; `None`: any.
+    pub(crate) clients: Option<Vec<String>>,
     leeway: Duration,
     max_len: usize,
 }
@@ -45,7 +45,7 @@ impl Rules {
             issuers: vec![issuer],
             audiences: vec![audience],
             tenants: Some(Vec::new()),
-            clients: Vec::new(),
+            clients: None,
             leeway: DEFAULT_LEEWAY,
             max_len: DEFAULT_MAX_TOKEN_LEN,
         }
@@ -91,7 +91,7 @@ impl Rules {
                     .is_none_or(|t| t.iter().any(|a| a == tid))
             };
             match tid {
-                Some(tid) if tenant == Some(tid) && listed(tid) => return Ok(()),
+                Some(tid) if !tid.is_empty() && tenant == Some(tid) && listed(tid) => return Ok(()),
                 _ => wrong = InvalidToken::WrongTenant,
             }
         }
@@ -251,9 +251,9 @@ impl Identity<'_> {
         let iss = serde_json::from_str::<Cow<'_, str>>(iss.get())
             .map_err(|_| InvalidToken::WrongIssuer)?;
         rules.issuer(&iss, self.tid.as_deref())?;
-        if !rules.clients.is_empty() {
+        if let Some(clients) = &rules.clients {
             let client = self.azp.as_deref().or(self.appid.as_deref());
-            if !client.is_some_and(|client| rules.clients.iter().any(|c| c == client)) {
+            if !client.is_some_and(|client| clients.iter().any(|c| c == client)) {
                 return Err(InvalidToken::WrongClient);
             }
         }
@@ -402,6 +402,28 @@ mod tests {
             Some(InvalidToken::TooLong)
         );
         assert!(super::header(&token, &self::rules()).is_ok());
+    }
+
+    #[test]
+    fn a_tenant_template_takes_the_tokens_own_non_empty_tid() {
+        let mut rules = Rules::new("https://i/{tenantid}/v2.0".into(), "a".into());
+        rules.accept_any_tenant();
+        assert_eq!(rules.issuer("https://i/t1/v2.0", Some("t1")), Ok(()));
+        for (iss, tid) in [
+            ("https://i/t1/v2.0", Some("t2")),
+            ("https://i/t1/v2.0", None),
+            ("https://i//v2.0", Some("")),
+        ] {
+            assert_eq!(
+                rules.issuer(iss, tid),
+                Err(InvalidToken::WrongTenant),
+                "{iss} {tid:?}"
+            );
+        }
+        assert_eq!(
+            rules.issuer("https://other/t1/v2.0", Some("t1")),
+            Err(InvalidToken::WrongIssuer)
+        );
     }
 
     #[test]

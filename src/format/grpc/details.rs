@@ -9,7 +9,7 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 use super::{code, DEFAULT_DOMAIN, MAX_VIOLATION_BYTES};
 use super::{field_path, reason};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::format::code_text;
 
 /// The `tonic::Status` for `error`, carrying the rich details the envelope sends (see the
@@ -77,6 +77,11 @@ fn details(error: &ApiError, domain: &str, request_id: Option<&str>) -> ErrorDet
     }
     if let Some(delay) = error.retry_after() {
         details.set_retry_info(Some(delay));
+    }
+    // A quota's answer names the quota (its policy, the error's target) that ran out.
+    if error.kind() == ErrorKind::TooManyRequests {
+        let subject = format!("policy:{}", error.target().unwrap_or("default"));
+        details.add_quota_failure_violation(subject, error.message());
     }
     if let Some(id) = request_id {
         details.set_request_info(id, "");
