@@ -209,6 +209,18 @@ impl QuotaLayer {
 }
 
 impl Shared {
+    /// Counts `request` against its client's quota, or refuses it.
+    fn admit<B>(&self, request: &mut Request<B>) -> Result<(), Rejection> {
+        let Some(key) = self.key(request) else {
+            return Ok(()); // no client to count
+        };
+        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        match self.count(&key, now) {
+            Ok(_) => Ok(()),
+            Err(wait) => Err(self.rejection(wait, request)),
+        }
+    }
+
     /// The client a request comes from, as a key; `None` to let it pass uncounted.
     fn key<B>(&self, request: &mut Request<B>) -> Option<String> {
         if let Some(key) = &self.key {
@@ -346,14 +358,9 @@ impl<S, B> Check<S, B> for QuotaLayer {
     type Later = Infallible;
 
     fn check(&self, request: &mut Request<B>) -> Verdict<(), Infallible> {
-        let shared = &*self.shared;
-        let Some(key) = shared.key(request) else {
-            return Verdict::Pass(());
-        };
-        let now = u64::try_from(shared.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        match shared.count(&key, now) {
-            Ok(_) => Verdict::Pass(()),
-            Err(wait) => Verdict::Reject(shared.rejection(wait, request)),
+        match self.shared.admit(request) {
+            Ok(()) => Verdict::Pass(()),
+            Err(rejection) => Verdict::Reject(rejection),
         }
     }
 
