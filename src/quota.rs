@@ -209,16 +209,14 @@ impl QuotaLayer {
 }
 
 impl Shared {
-    /// Counts `request` against its client's quota, or refuses it.
-    fn admit<B>(&self, request: &mut Request<B>) -> Result<(), Rejection> {
+    /// Counts `request` against its client's quota: `Err(wait)` when it is over, the
+    /// nanoseconds until it would pass.
+    fn admit<B>(&self, request: &mut Request<B>) -> Result<(), u64> {
         let Some(key) = self.key(request) else {
             return Ok(()); // no client to count
         };
         let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        match self.count(&key, now) {
-            Ok(_) => Ok(()),
-            Err(wait) => Err(self.rejection(wait, request)),
-        }
+        self.count(&key, now).map(|_remaining| ())
     }
 
     /// The client a request comes from, as a key; `None` to let it pass uncounted.
@@ -360,7 +358,7 @@ impl<S, B> Check<S, B> for QuotaLayer {
     fn check(&self, request: &mut Request<B>) -> Verdict<(), Infallible> {
         match self.shared.admit(request) {
             Ok(()) => Verdict::Pass(()),
-            Err(rejection) => Verdict::Reject(rejection),
+            Err(wait) => Verdict::Reject(self.shared.rejection(wait, request)),
         }
     }
 
