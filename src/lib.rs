@@ -66,8 +66,9 @@
 //! - `tracing`: inner service errors are logged at error level with the correlation id.
 //! - `utoipa`: [`openapi`], each format's error body as a JSON Schema and the error responses
 //!   of a stack added to a `utoipa` OpenAPI document.
-//! - `jwt`: [`auth::jwt`], JWT bearer tokens checked against a fixed key set or a JWKS URL
-//!   (signature, `exp`/`nbf`/`iss`/`aud`, scopes from `scp`/`scope`/`roles`), pure-Rust crypto.
+//! - `jwt`: [`auth::jwt`], JWT bearer tokens checked against a fixed key set, a JWKS URL or an
+//!   issuer's OpenID Connect discovery over https (signature, `exp`/`nbf`/`iss`/`aud`, Entra ID
+//!   tenants and client applications, scopes from `scp`/`scope`/`roles`), pure-Rust crypto.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
 
