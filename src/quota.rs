@@ -39,13 +39,15 @@
 //! # });
 //! ```
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use foldhash::fast::RandomState;
 
 use http::header::{HeaderName, HeaderValue};
 use http::request::Parts;
@@ -66,6 +68,52 @@ const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 type KeyFn = dyn Fn(&Parts) -> Option<String> + Send + Sync;
 
+/// A client: its address, or a name (a principal's subject, or a key of [`QuotaLayer::key_by`]).
+enum Key<'a> {
+    Ip(IpAddr),
+    Name(Cow<'a, str>),
+}
+
+/// The clients' theoretical arrival times, by address and by name.
+#[derive(Default)]
+struct Clients {
+    by_ip: HashMap<IpAddr, u64, RandomState>,
+    by_name: HashMap<Box<str>, u64, RandomState>,
+}
+
+/// Counts one request at `now` of the client `key` of `table`, whose arrival time is moved on
+/// when it passes; a new client is added, after making room for it.
+fn count_in<K, Q>(
+    table: &mut HashMap<K, u64, RandomState>,
+    (key, owned): (&Q, impl FnOnce(&Q) -> K),
+    now: u64,
+    room: usize,
+    decide: impl FnOnce(Option<u64>) -> Result<u64, u64>,
+) -> Result<u64, u64>
+where
+    K: Borrow<Q> + std::hash::Hash + Eq + Clone,
+    Q: std::hash::Hash + Eq + ?Sized,
+{
+    if let Some(tat) = table.get_mut(key) {
+        let new_tat = decide(Some(*tat))?;
+        *tat = new_tat;
+        return Ok(new_tat);
+    }
+    let new_tat = decide(None)?;
+    if table.len() >= room {
+        // Clients whose quota has refilled first, then any.
+        table.retain(|_, tat| *tat > now);
+        while table.len() >= room {
+            let Some(first) = table.keys().next().cloned() else {
+                break;
+            };
+            table.remove(first.borrow());
+        }
+    }
+    table.insert(owned(key), new_tat);
+    Ok(new_tat)
+}
+
 /// A quota of requests per client; see the [module docs](self).
 #[derive(Clone)]
 pub struct QuotaLayer {
@@ -84,7 +132,7 @@ struct Shared {
     trusted_proxies: Vec<IpAddr>,
     max_clients: usize,
     /// Each client's theoretical arrival time, in nanoseconds since `epoch`.
-    clients: Mutex<HashMap<Box<str>, u64>>,
+    clients: Mutex<Clients>,
     epoch: Instant,
 }
 
@@ -219,16 +267,17 @@ impl Shared {
         self.count(&key, now).map(|_remaining| ())
     }
 
-    /// The client a request comes from, as a key; `None` to let it pass uncounted.
-    fn key<B>(&self, request: &mut Request<B>) -> Option<String> {
+    /// The client a request comes from; `None` to let it pass uncounted.
+    fn key<'r, B>(&self, request: &'r mut Request<B>) -> Option<Key<'r>> {
         if let Some(key) = &self.key {
-            return with_parts(request, |parts| key(parts));
+            return with_parts(request, |parts| key(parts)).map(|k| Key::Name(Cow::Owned(k)));
         }
+        let request: &'r Request<B> = request;
         if let Some(principal) = request.extensions().get::<Principal>() {
-            return Some(format!("sub:{}", principal.subject()));
+            return Some(Key::Name(Cow::Borrowed(principal.subject())));
         }
         let peer = peer_ip(request)?;
-        Some(format!("ip:{}", self.client_ip(peer, request.headers())))
+        Some(Key::Ip(self.client_ip(peer, request.headers())))
     }
 
     /// The client behind `peer`: itself, or when it is a trusted proxy the rightmost address of
@@ -254,29 +303,18 @@ impl Shared {
 
     /// Counts one request of `key` at `now` (nanoseconds since the epoch): `Ok(remaining)` or
     /// `Err(wait)`, the nanoseconds until it would pass.
-    fn count(&self, key: &str, now: u64) -> Result<u64, u64> {
+    fn count(&self, key: &Key<'_>, now: u64) -> Result<u64, u64> {
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        let tat = clients.get(key).copied();
-        let decided = gcra(tat, now, self.interval, self.tolerance);
-        if let Ok(new_tat) = decided {
-            match clients.get_mut(key) {
-                Some(tat) => *tat = new_tat,
-                None => {
-                    if clients.len() >= self.max_clients {
-                        // Clients whose quota has refilled first, then any.
-                        clients.retain(|_, tat| *tat > now);
-                        while clients.len() >= self.max_clients {
-                            let Some(key) = clients.keys().next().cloned() else {
-                                break;
-                            };
-                            clients.remove(&key);
-                        }
-                    }
-                    clients.insert(key.into(), new_tat);
-                }
+        let decide = |tat| gcra(tat, now, self.interval, self.tolerance);
+        let room = self.max_clients;
+        let new_tat = match key {
+            Key::Ip(ip) => count_in(&mut clients.by_ip, (ip, |ip| *ip), now, room, decide),
+            Key::Name(name) => {
+                let key = (&**name, |name: &str| Box::from(name));
+                count_in(&mut clients.by_name, key, now, room, decide)
             }
-        }
-        decided.map(|new_tat| self.remaining(new_tat, now))
+        }?;
+        Ok(self.remaining(new_tat, now))
     }
 
     /// The requests a client may still send at once after one that moved its arrival time to
@@ -409,15 +447,24 @@ mod tests {
     fn counts_remaining_and_stays_within_its_bound() {
         let layer = QuotaLayer::new(3, Duration::from_secs(3)).max_clients(100);
         let shared = &*layer.shared;
-        assert_eq!(shared.count("a", 0), Ok(2));
-        assert_eq!(shared.count("a", 0), Ok(1));
-        assert_eq!(shared.count("a", 0), Ok(0));
-        assert_eq!(shared.count("a", 0), Err(SECOND));
-        assert_eq!(shared.count("b", 0), Ok(2), "another client, its own quota");
-        for i in 0..10_000 {
-            let _ = shared.count(&format!("k{i}"), 0);
+        let name = |n: &str| Key::Name(Cow::Owned(n.to_owned()));
+        assert_eq!(shared.count(&name("a"), 0), Ok(2));
+        assert_eq!(shared.count(&name("a"), 0), Ok(1));
+        assert_eq!(shared.count(&name("a"), 0), Ok(0));
+        assert_eq!(shared.count(&name("a"), 0), Err(SECOND));
+        assert_eq!(
+            shared.count(&name("b"), 0),
+            Ok(2),
+            "another client, its own quota"
+        );
+        let ip = Key::Ip("192.0.2.1".parse().unwrap());
+        assert_eq!(shared.count(&ip, 0), Ok(2), "an address, its own quota");
+        for i in 0..10_000u32 {
+            let _ = shared.count(&name(&format!("k{i}")), 0);
+            let _ = shared.count(&Key::Ip(IpAddr::from(i.to_be_bytes())), 0);
         }
-        assert!(shared.clients.lock().unwrap().len() <= 100);
+        let clients = shared.clients.lock().unwrap();
+        assert!(clients.by_name.len() <= 100 && clients.by_ip.len() <= 100);
     }
 
     #[test]

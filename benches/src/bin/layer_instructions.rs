@@ -13,7 +13,7 @@ use http::{Method, Request, Response};
 use http_body_util::Full;
 use tower::{Layer, Service, ServiceBuilder};
 use tower_envelope::{
-    AuthTokenLayer, BodyLimitLayer, ContentTypeLayer, ErrorEnvelopeLayer, StaticTokens,
+    AuthTokenLayer, BodyLimitLayer, ContentTypeLayer, ErrorEnvelopeLayer, QuotaLayer, StaticTokens,
     UrlEncodingLayer,
 };
 
@@ -72,8 +72,30 @@ fn grpc_bad_token() -> Request<Full<Bytes>> {
     r
 }
 
+/// A bare service answering axum's response type (tower_governor converts its errors into it).
+fn bare_axum() -> impl Service<
+    Request<Full<Bytes>>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = std::future::Ready<Result<axum::response::Response, std::convert::Infallible>>,
+> + Clone {
+    tower::service_fn(|_: Request<Full<Bytes>>| {
+        std::future::ready(Ok(axum::response::Response::new(axum::body::Body::empty())))
+    })
+}
+
+/// The request as `axum::serve` hands it over with its peer's address.
+fn req_from_peer() -> Request<Full<Bytes>> {
+    let mut request = req();
+    let peer = std::net::SocketAddr::from(([192, 0, 2, 7], 40000));
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    request
+}
+
 fn main() {
-    let usage = "usage: layer_instructions none|bare|bare404|bare_bad|bare_grpc_bad|envelope|auth|url|ct|limit|stack|th_bearer|th_limit|th_stack|ap_bare|ap_bare404|ap_pass|ap_rewrite404|reject|grpc_reject|rewrite404|rewrite404_problem N";
+    let usage = "usage: layer_instructions none|bare|bare404|bare_axum|quota|governor|bare_bad|bare_grpc_bad|envelope|auth|url|ct|limit|stack|th_bearer|th_limit|th_stack|ap_bare|ap_bare404|ap_pass|ap_rewrite404|reject|grpc_reject|rewrite404|rewrite404_problem N";
     let (which, n) = service::args(usage);
     let tokens = || {
         StaticTokens::new()
@@ -101,6 +123,22 @@ fn main() {
             n,
         ),
         "url" => run(UrlEncodingLayer::new().layer(BARE), n),
+        // A quota by peer address, large enough for every request to pass, and its peer.
+        "bare_axum" => run_with(bare_axum(), n, req_from_peer),
+        "quota" => run_with(
+            QuotaLayer::per_second(u32::MAX).layer(bare_axum()),
+            n,
+            req_from_peer,
+        ),
+        "governor" => {
+            let config = tower_governor::governor::GovernorConfigBuilder::default()
+                .per_nanosecond(1)
+                .burst_size(u32::MAX)
+                .finish()
+                .unwrap();
+            let layer = tower_governor::GovernorLayer::new(std::sync::Arc::new(config));
+            run_with(layer.layer(bare_axum()), n, req_from_peer)
+        }
         "ct" => run(ContentTypeLayer::json().layer(BARE), n),
         "limit" => run(BodyLimitLayer::new(4096).layer(BARE), n),
         "stack" => run(
