@@ -328,6 +328,13 @@ impl Demo {
                     json["description"].as_str().is_some_and(|d| !d.is_empty()),
                     "{what}: description in {json}"
                 );
+                // 419 has no reason phrase of its own: QRadar's name for it.
+                let reason = (status == 419).then_some("Missing Arguments");
+                assert_eq!(
+                    reply.reason.as_deref(),
+                    reason,
+                    "{what}: HTTP/1 reason phrase"
+                );
             }
             "msi" => {
                 let title = msi_title(kind);

@@ -122,7 +122,8 @@ pub struct Rendered {
     pub status: StatusCode,
     /// The body's `Content-Type`.
     pub content_type: HeaderValue,
-    /// A reason phrase for HTTP/1 status lines where the status has none of its own (MSI's 427).
+    /// A reason phrase for HTTP/1 status lines where the status has none of its own (MSI's 427,
+    /// QRadar's 419).
     pub reason: Option<&'static str>,
     /// The body bytes.
     pub body: Vec<u8>,

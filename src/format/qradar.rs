@@ -275,7 +275,12 @@ impl Format for QRadar {
             },
         };
         let out = to_json(&body);
-        Rendered::new(status, JSON, out)
+        let mut rendered = Rendered::new(status, JSON, out);
+        // 419 has no reason phrase of its own: QRadar's name for it (feature `hyper`).
+        if status.as_u16() == 419 {
+            rendered.reason = Some("Missing Arguments");
+        }
+        rendered
     }
 
     #[cfg(feature = "utoipa")]
