@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Every route and the router's own 404/405 answers sit under `Router::layer`, outermost first:
-//! `ErrorEnvelopeLayer` (with `.catch_panic()`) → `UrlEncodingLayer` → `BodyLimitLayer::new(4096)`
+//! `ErrorEnvelopeLayer` (with `.catch_panic()`) → `UrlEncodingLayer` (request targets up to
+//! 8 KiB) → `BodyLimitLayer::new(4096)`
 //! → a 1 s `tower::timeout`. The `/api` routes add, as the `route_layer` of their method routers,
 //! `AuthTokenLayer::bearer` then `ContentTypeLayer::json()`: they run only for a request that one
 //! of them routes, so an unknown path or method answers 404/405 whatever its token, with no list
@@ -240,7 +241,7 @@ fn stack(format: Arc<dyn Format>, api: Router, auth: &AuthTokenLayer<BoxValidato
         envelope: ErrorEnvelopeLayer::new(format)
             .catch_panic()
             .grpc_domain("demo.example.com"),
-        url: UrlEncodingLayer::new(),
+        url: UrlEncodingLayer::new().max_length(8 * 1024),
         limit: BodyLimitLayer::new(4096),
         timeout: TimeoutLayer::new(Duration::from_secs(1)),
     };

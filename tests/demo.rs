@@ -434,6 +434,7 @@ fn spec_status(format: &str, kind: ErrorKind) -> u16 {
         K::NotFound | K::ResourceNotFound => 404,
         K::MethodNotAllowed => 405,
         K::PayloadTooLarge => 413,
+        K::UriTooLong => 414,
         K::UnsupportedMediaType => 415,
         K::Internal => 500,
         K::UpstreamInvalidCredentials | K::UpstreamQueryInvalid => 502,
@@ -469,6 +470,7 @@ fn defender_code(kind: ErrorKind) -> &'static str {
         K::InvalidUrl => "InvalidUrl",
         K::UnsupportedMediaType => "UnsupportedMediaType",
         K::PayloadTooLarge => "PayloadTooLarge",
+        K::UriTooLong => "UriTooLong",
         K::MethodNotAllowed => "MethodNotAllowed",
         K::UpstreamTimeout => "UpstreamTimeout",
         K::UpstreamInvalidCredentials => "UpstreamInvalidCredentials",
@@ -504,6 +506,7 @@ fn qradar_http_message(kind: ErrorKind, status: u16) -> &'static str {
         404 => "We could not find the resource you requested. Please refer to the documentation for the list of resources.",
         405 => "This method type is not currently supported.",
         413 => "The request entity is larger than the server is willing or able to process.",
+        414 => "The request URI is longer than the server is willing to interpret.",
         415 => "The requested resource does not support the media type provided.",
         419 => "The requested resource is missing required arguments.",
         500 => "Unexpected internal server error.",
@@ -527,9 +530,11 @@ fn msi_title(kind: ErrorKind) -> Option<&'static str> {
 fn google_status(kind: ErrorKind) -> &'static str {
     use ErrorKind as K;
     match kind {
-        K::MissingParameter | K::InvalidRequestBody | K::InvalidUrl | K::UnsupportedMediaType => {
-            "INVALID_ARGUMENT"
-        }
+        K::MissingParameter
+        | K::InvalidRequestBody
+        | K::InvalidUrl
+        | K::UriTooLong
+        | K::UnsupportedMediaType => "INVALID_ARGUMENT",
         K::Unauthorized | K::TokenExpired => "UNAUTHENTICATED",
         K::InsufficientScope => "PERMISSION_DENIED",
         K::PayloadTooLarge => "RESOURCE_EXHAUSTED",
@@ -1060,6 +1065,27 @@ async fn a_badly_encoded_url_is_invalid_url() {
                 error.message()
             );
         }
+    })
+    .await;
+}
+
+/// A request target over the demo's 8 KiB is QRadar's 414 (and every format's), before the
+/// token or the route is looked at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_uri_over_8_kib_is_uri_too_long() {
+    each_format(|demo| async move {
+        let path: &'static str = format!("/api/machines/{}", "a".repeat(9000)).leak();
+        let reply = demo.get(path, Some("read-token")).await;
+        let error = demo.error(&reply, ErrorKind::UriTooLong);
+        assert_eq!(
+            error.message(),
+            "The request URI is 9014 bytes long; at most 8192 are accepted.",
+            "{}",
+            reply.what
+        );
+        let fits: &'static str = format!("/api/machines/{}", "a".repeat(8000)).leak();
+        let reply = demo.get(fits, Some("read-token")).await;
+        demo.error(&reply, ErrorKind::ResourceNotFound);
     })
     .await;
 }

@@ -537,3 +537,34 @@ fn a_passing_request_allocates_nothing() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(count > 0);
 }
+
+/// `max_length`: a request target over the bound is `UriTooLong` (414), whatever it holds; off by
+/// default.
+#[tokio::test]
+async fn a_target_over_max_length_is_uri_too_long() {
+    let long = format!("/files/{}?q=1", "a".repeat(100));
+    let layer = UrlEncodingLayer::new().max_length(64);
+    let svc = layer.layer(tower::service_fn(|_: Request<Full<Bytes>>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+    }));
+    let request = Request::get(long.as_str()).body(Full::default()).unwrap();
+    let response = svc.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::URI_TOO_LONG);
+    let error = response.extensions().get::<ApiError>().cloned().unwrap();
+    assert_eq!(error.kind(), ErrorKind::UriTooLong);
+    assert_eq!(
+        error.message(),
+        "The request URI is 111 bytes long; at most 64 are accepted."
+    );
+    let short = Request::get("/files/a?q=1").body(Full::default()).unwrap();
+    assert_eq!(svc.oneshot(short).await.unwrap().status(), StatusCode::OK);
+    let unbounded =
+        UrlEncodingLayer::new().layer(tower::service_fn(|_: Request<Full<Bytes>>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        }));
+    let request = Request::get(long.as_str()).body(Full::default()).unwrap();
+    assert_eq!(
+        unbounded.oneshot(request).await.unwrap().status(),
+        StatusCode::OK
+    );
+}

@@ -61,6 +61,8 @@ kinds! {
     NotAcceptable = NOT_ACCEPTABLE, "not_acceptable", "None of the media types the client accepts can be produced.";
     /// The body is over the limit (413).
     PayloadTooLarge = PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is larger than allowed.";
+    /// The request target (path and query) is longer than accepted (414).
+    UriTooLong = URI_TOO_LONG, "uri_too_long", "The request URI is longer than the server is willing to interpret.";
     /// A body without `Content-Length` where one is required (411).
     LengthRequired = LENGTH_REQUIRED, "length_required", "The request must declare its Content-Length.";
     /// Token missing, malformed or unknown (401).

@@ -31,7 +31,7 @@
 //!
 //! | kinds | gRPC code |
 //! |---|---|
-//! | `BadRequest`, `InvalidInput`, `MissingParameter`, `InvalidRequestBody`, `InvalidUrl`, `UnsupportedMediaType`, `NotAcceptable`, `LengthRequired`, `UnprocessableEntity` | `INVALID_ARGUMENT` (3) |
+//! | `BadRequest`, `InvalidInput`, `MissingParameter`, `InvalidRequestBody`, `InvalidUrl`, `UriTooLong`, `UnsupportedMediaType`, `NotAcceptable`, `LengthRequired`, `UnprocessableEntity` | `INVALID_ARGUMENT` (3) |
 //! | `Unauthorized`, `TokenExpired` | `UNAUTHENTICATED` (16) |
 //! | `InsufficientScope`, `Forbidden` | `PERMISSION_DENIED` (7) |
 //! | `ResourceNotFound` | `NOT_FOUND` (5) |
@@ -146,6 +146,7 @@ pub(crate) const fn code(kind: ErrorKind) -> GrpcCode {
         | K::MissingParameter
         | K::InvalidRequestBody
         | K::InvalidUrl
+        | K::UriTooLong
         | K::UnsupportedMediaType
         | K::NotAcceptable
         | K::LengthRequired
