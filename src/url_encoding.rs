@@ -139,7 +139,8 @@ pub struct UrlEncodingLayer {
     require_utf8_path: bool,
     reject_encoded_slash: bool,
     reject_dot_segments: bool,
-    max_length: Option<usize>,
+    /// The longest request target accepted, if one is set.
+    pub(crate) max_length: Option<usize>,
 }
 
 impl Default for UrlEncodingLayer {
@@ -167,12 +168,6 @@ impl UrlEncodingLayer {
     pub const fn max_length(mut self, bytes: usize) -> Self {
         self.max_length = Some(bytes);
         self
-    }
-
-    /// The longest request target accepted, if one is set.
-    #[cfg(feature = "utoipa")]
-    pub(crate) fn max_len(&self) -> Option<usize> {
-        self.max_length
     }
 
     /// Rejects percent-encoded control characters (`%00`–`%1F`, `%7F`) in the path and in the

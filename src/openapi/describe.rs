@@ -189,7 +189,7 @@ pub(crate) fn answers_at_once(validator: &dyn std::any::Any) -> bool {
 impl DescribeErrors for UrlEncodingLayer {
     fn describe_errors(&self, _method: &Method, errors: &mut Errors) {
         errors.error(ErrorKind::InvalidUrl);
-        if self.max_len().is_some() {
+        if self.max_length.is_some() {
             errors.error(ErrorKind::UriTooLong);
         }
     }
