@@ -17,7 +17,7 @@ use super::cache::{Cache, Settings, Source};
 use super::fetch::{built_in, fetch, parse_url, Fetch, Fetching, DEFAULT_MAX_JWKS_SIZE};
 use super::keys::KeySet;
 use super::verified::{Tokens, Verified, DEFAULT_MAX_CACHED_TOKENS};
-use super::verify::{header, verify, Rules};
+use super::verify::{header, verify, Header, Rules};
 use super::{rules_methods, Algorithm, JwksError};
 use crate::auth::{AsyncTokenValidator, InvalidToken, Principal, TokenError};
 use crate::BoxError;
@@ -264,12 +264,9 @@ impl AsyncTokenValidator for JwksValidator {
     type Future = JwksFuture;
 
     fn validate(&self, token: &str) -> JwksFuture {
-        if let Some(validated) = self.validate_now(token) {
-            return Box::pin(std::future::ready(validated));
-        }
-        let header = match header(token, &self.rules) {
-            Ok(header) => header,
-            Err(invalid) => return Box::pin(std::future::ready(Err(invalid.into()))),
+        let header = match self.answer_now(token) {
+            Ok(validated) => return Box::pin(std::future::ready(validated)),
+            Err(header) => header,
         };
         let validator = self.clone();
         let token: Box<str> = token.into();
@@ -283,19 +280,7 @@ impl AsyncTokenValidator for JwksValidator {
     /// A token seen before, or signed by a key in hand, is answered at once; one whose `kid` is
     /// not cached waits for a fetch.
     fn validate_now(&self, token: &str) -> Option<Result<Principal, TokenError>> {
-        self.cache.start_refresher();
-        let keys = self.cache.keys();
-        let leeway = self.rules.leeway();
-        if let Some(verified) = self.verified.get(token, address(&keys), leeway) {
-            return Some(verified.map_err(TokenError::Invalid));
-        }
-        let header = match header(token, &self.rules) {
-            Ok(header) => header,
-            Err(invalid) => return Some(Err(invalid.into())),
-        };
-        let key = keys.find(header.kid.as_deref())?;
-        let verified = verify(token, header.alg, key, &self.rules);
-        Some(self.keep(token, &keys, verified, leeway))
+        self.answer_now(token).ok()
     }
 }
 
@@ -318,13 +303,29 @@ fn discovery_url(issuer: &str) -> String {
     format!("{}{WELL_KNOWN}", issuer.trim_end_matches('/'))
 }
 
-/// The generation of the key set `keys`: a token verified with it is reused only while it is
-/// the current one.
-fn address(keys: &Arc<KeySet>) -> u64 {
-    keys.generation()
-}
-
 impl JwksValidator {
+    /// The answer for a token seen before, or signed by a key in hand; otherwise its header, to
+    /// wait for a fetch of the key it names.
+    fn answer_now(&self, token: &str) -> Result<Result<Principal, TokenError>, Header> {
+        self.cache.start_refresher();
+        let keys = self.cache.keys();
+        let leeway = self.rules.leeway();
+        if let Some(verified) = self.verified.get(token, keys.generation(), leeway) {
+            return Ok(verified.map_err(TokenError::Invalid));
+        }
+        let header = match header(token, &self.rules) {
+            Ok(header) => header,
+            Err(invalid) => return Ok(Err(invalid.into())),
+        };
+        match keys.find(header.kid.as_deref()) {
+            Some(key) => {
+                let verified = verify(token, header.alg, key, &self.rules);
+                Ok(self.keep(token, &keys, verified, leeway))
+            }
+            None => Err(header),
+        }
+    }
+
     /// Keeps a token verified with `keys`, and answers its principal.
     fn keep(
         &self,
@@ -335,7 +336,8 @@ impl JwksValidator {
     ) -> Result<Principal, TokenError> {
         let verified = verified?;
         let principal = verified.principal.clone();
-        self.verified.insert(token, address(keys), verified, leeway);
+        self.verified
+            .insert(token, keys.generation(), verified, leeway);
         Ok(principal)
     }
 }
