@@ -121,6 +121,15 @@ pub struct QuotaLayer {
 }
 
 struct Shared {
+    settings: Settings,
+    /// Each client's theoretical arrival time, in nanoseconds since `epoch`.
+    clients: Mutex<Clients>,
+    epoch: Instant,
+}
+
+/// What configures a quota.
+#[derive(Clone)]
+struct Settings {
     limit: u32,
     period: Duration,
     /// Nanoseconds between two requests at the sustained rate (GCRA's emission interval).
@@ -131,9 +140,6 @@ struct Shared {
     key: Option<Arc<KeyFn>>,
     trusted_proxies: Vec<IpAddr>,
     max_clients: usize,
-    /// Each client's theoretical arrival time, in nanoseconds since `epoch`.
-    clients: Mutex<Clients>,
-    epoch: Instant,
 }
 
 impl QuotaLayer {
@@ -149,14 +155,16 @@ impl QuotaLayer {
         );
         let mut layer = Self {
             shared: Arc::new(Shared {
-                limit,
-                period,
-                interval: 0,
-                tolerance: 0,
-                name: Cow::Borrowed("default"),
-                key: None,
-                trusted_proxies: Vec::new(),
-                max_clients: DEFAULT_MAX_CLIENTS,
+                settings: Settings {
+                    limit,
+                    period,
+                    interval: 0,
+                    tolerance: 0,
+                    name: Cow::Borrowed("default"),
+                    key: None,
+                    trusted_proxies: Vec::new(),
+                    max_clients: DEFAULT_MAX_CLIENTS,
+                },
                 clients: Mutex::default(),
                 epoch: Instant::now(),
             }),
@@ -180,35 +188,27 @@ impl QuotaLayer {
         Self::new(limit, Duration::from_secs(60 * 60))
     }
 
-    fn configure(mut self, change: impl FnOnce(&mut Shared)) -> Self {
+    fn configure(mut self, change: impl FnOnce(&mut Settings)) -> Self {
         if Arc::get_mut(&mut self.shared).is_none() {
             // A clone shares the counts: the new configuration starts with fresh ones.
-            let old = &self.shared;
             self.shared = Arc::new(Shared {
-                limit: old.limit,
-                period: old.period,
-                interval: old.interval,
-                tolerance: old.tolerance,
-                name: old.name.clone(),
-                key: old.key.clone(),
-                trusted_proxies: old.trusted_proxies.clone(),
-                max_clients: old.max_clients,
+                settings: self.shared.settings.clone(),
                 clients: Mutex::default(),
-                epoch: old.epoch,
+                epoch: self.shared.epoch,
             });
         }
-        change(Arc::get_mut(&mut self.shared).expect("not shared"));
+        change(&mut Arc::get_mut(&mut self.shared).expect("not shared").settings);
         self
     }
 
     fn set_burst(&mut self, burst: u32) {
-        let (limit, period) = (self.shared.limit, self.shared.period);
+        let (limit, period) = (self.shared.settings.limit, self.shared.settings.period);
         let interval = (period.as_nanos() / u128::from(limit)).max(1);
         let interval = u64::try_from(interval).unwrap_or(u64::MAX);
         let tolerance = interval.saturating_mul(u64::from(burst.max(1) - 1));
         let shared = Arc::get_mut(&mut self.shared).expect("configured before it is shared");
-        shared.interval = interval;
-        shared.tolerance = tolerance;
+        shared.settings.interval = interval;
+        shared.settings.tolerance = tolerance;
     }
 
     /// Lets a client send up to `burst` requests at once (default: the limit), still at most
@@ -269,7 +269,7 @@ impl Shared {
 
     /// The client a request comes from; `None` to let it pass uncounted.
     fn key<'r, B>(&self, request: &'r mut Request<B>) -> Option<Key<'r>> {
-        if let Some(key) = &self.key {
+        if let Some(key) = &self.settings.key {
             return with_parts(request, |parts| key(parts)).map(|k| Key::Name(Cow::Owned(k)));
         }
         let request: &'r Request<B> = request;
@@ -283,7 +283,7 @@ impl Shared {
     /// The client behind `peer`: itself, or when it is a trusted proxy the rightmost address of
     /// `X-Forwarded-For` that is not a trusted proxy.
     fn client_ip(&self, peer: IpAddr, headers: &http::HeaderMap) -> IpAddr {
-        if !self.trusted_proxies.contains(&peer) {
+        if !self.settings.trusted_proxies.contains(&peer) {
             return peer;
         }
         let forwarded = headers
@@ -297,7 +297,7 @@ impl Shared {
             .iter()
             .rev()
             .filter_map(|address| address.parse::<IpAddr>().ok())
-            .find(|ip| !self.trusted_proxies.contains(ip))
+            .find(|ip| !self.settings.trusted_proxies.contains(ip))
             .unwrap_or(peer)
     }
 
@@ -305,8 +305,8 @@ impl Shared {
     /// `Err(wait)`, the nanoseconds until it would pass.
     fn count(&self, key: &Key<'_>, now: u64) -> Result<u64, u64> {
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        let decide = |tat| gcra(tat, now, self.interval, self.tolerance);
-        let room = self.max_clients;
+        let decide = |tat| gcra(tat, now, self.settings.interval, self.settings.tolerance);
+        let room = self.settings.max_clients;
         let new_tat = match key {
             Key::Ip(ip) => count_in(&mut clients.by_ip, (ip, |ip| *ip), now, room, decide),
             Key::Name(name) => {
@@ -320,8 +320,8 @@ impl Shared {
     /// The requests a client may still send at once after one that moved its arrival time to
     /// `tat`.
     fn remaining(&self, tat: u64, now: u64) -> u64 {
-        let room = (now + self.tolerance + self.interval).saturating_sub(tat);
-        room / self.interval
+        let room = (now + self.settings.tolerance + self.settings.interval).saturating_sub(tat);
+        room / self.settings.interval
     }
 
     fn rejection<B>(&self, wait: u64, request: &Request<B>) -> Rejection {
@@ -330,7 +330,7 @@ impl Shared {
             ErrorKind::TooManyRequests,
             format!("Rate limit is exceeded. Try again in {seconds} seconds."),
         )
-        .with_target(self.name.to_string())
+        .with_target(self.settings.name.to_string())
         .with_retry_after(Duration::from_secs(seconds));
         Rejection::new(error, request.headers())
             .with_header(RATELIMIT_POLICY, self.policy())
@@ -341,16 +341,16 @@ impl Shared {
     fn policy(&self) -> HeaderValue {
         let value = format!(
             "\"{}\";q={};w={}",
-            self.name,
-            self.limit,
-            self.period.as_secs().max(1)
+            self.settings.name,
+            self.settings.limit,
+            self.settings.period.as_secs().max(1)
         );
         HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("\"default\""))
     }
 
     /// `"default";r=0;t=3`.
     fn state(&self, remaining: u64, reset: u64) -> HeaderValue {
-        let value = format!("\"{}\";r={remaining};t={reset}", self.name);
+        let value = format!("\"{}\";r={remaining};t={reset}", self.settings.name);
         HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("\"default\""))
     }
 }
@@ -409,11 +409,11 @@ impl fmt::Debug for QuotaLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shared = &*self.shared;
         f.debug_struct("QuotaLayer")
-            .field("name", &shared.name)
-            .field("limit", &shared.limit)
-            .field("period", &shared.period)
-            .field("trusted_proxies", &shared.trusted_proxies)
-            .field("max_clients", &shared.max_clients)
+            .field("name", &shared.settings.name)
+            .field("limit", &shared.settings.limit)
+            .field("period", &shared.settings.period)
+            .field("trusted_proxies", &shared.settings.trusted_proxies)
+            .field("max_clients", &shared.settings.max_clients)
             .finish_non_exhaustive()
     }
 }
