@@ -407,13 +407,13 @@ impl<S, B> Check<S, B> for QuotaLayer {
 
 impl fmt::Debug for QuotaLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shared = &*self.shared;
+        let settings = &self.shared.settings;
+        let quota = format_args!("{} per {:?}", settings.limit, settings.period);
         f.debug_struct("QuotaLayer")
-            .field("name", &shared.settings.name)
-            .field("limit", &shared.settings.limit)
-            .field("period", &shared.settings.period)
-            .field("trusted_proxies", &shared.settings.trusted_proxies)
-            .field("max_clients", &shared.settings.max_clients)
+            .field("name", &settings.name)
+            .field("quota", &quota)
+            .field("trusted_proxies", &settings.trusted_proxies)
+            .field("max_clients", &settings.max_clients)
             .finish_non_exhaustive()
     }
 }
