@@ -232,7 +232,8 @@ impl<F: Format> DescribeErrors for ErrorEnvelopeLayer<F> {
     }
 }
 
-/// A quota: `TooManyRequests` (429) with `Retry-After` and the `RateLimit` fields.
+/// A quota: `TooManyRequests` (429) with `Retry-After` and the `RateLimit` fields; kept in
+/// Redis and failing closed, `ServiceUnavailable` (503) too.
 impl DescribeErrors for crate::QuotaLayer {
     fn describe_errors(&self, _method: &Method, errors: &mut Errors) {
         errors
@@ -251,6 +252,13 @@ impl DescribeErrors for crate::QuotaLayer {
                 "RateLimit",
                 "The quota's state: requests left (`r`) and seconds until reset (`t`).",
             );
+        if self.fails_closed() {
+            errors.error_with_header(
+                ErrorKind::ServiceUnavailable,
+                "Retry-After",
+                "Seconds until the quota can be checked again.",
+            );
+        }
     }
 }
 
