@@ -17,7 +17,9 @@
 //!
 //! With `--quota N/s|min|h`, each principal may send N requests per second, minute or hour to
 //! the `/api` routes (a `QuotaLayer` after the token check); more are answered 429
-//! `TooManyRequests` with `Retry-After` and the `RateLimit` fields.
+//! `TooManyRequests` with `Retry-After` and the `RateLimit` fields. With `--features redis` and
+//! `--redis-url redis://HOST:PORT`, the counts are kept in that Redis, so that several demo
+//! processes share each principal's quota.
 //!
 //! With `--features tonic`, the gRPC health service (`grpc.health.v1.Health`) is served on the
 //! same port, behind the same envelope and token check (its calls need `read`): a gRPC client
@@ -505,6 +507,22 @@ pub async fn serve_app(
     Ok(())
 }
 
+/// `quota`, its counts kept in the Redis at `url`.
+#[cfg(feature = "redis")]
+fn redis_quota(quota: QuotaLayer, url: &str) -> Result<QuotaLayer, Exit> {
+    quota
+        .redis(url)
+        .map_err(|e| Exit::Usage(format!("--redis-url {url}: {e}")))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_quota(_: QuotaLayer, _: &str) -> Result<QuotaLayer, Exit> {
+    Err(Exit::Usage(
+        "--redis-url needs the redis feature: cargo run --example demo --features redis -- ..."
+            .into(),
+    ))
+}
+
 struct Args {
     /// `HOST:PORT`, the host a name (`localhost`) or an address.
     addr: String,
@@ -536,6 +554,7 @@ fn args() -> Result<Args, Exit> {
         quota: None,
     };
     let mut jwt: [Option<String>; 3] = Default::default();
+    let mut redis_url = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -572,17 +591,24 @@ fn args() -> Result<Args, Exit> {
                 });
                 parsed.quota = Some(quota.ok_or(format!("--quota {v}: expected N/s, N/min or N/h"))?);
             }
+            "--redis-url" => redis_url = Some(value()?),
             "--jwks-url" => jwt[0] = Some(value()?),
             "--issuer" => jwt[1] = Some(value()?),
             "--audience" => jwt[2] = Some(value()?),
             "-h" | "--help" => {
                 return Err(Exit::Help(format!(
-                    "usage: demo [--addr HOST:PORT] [--format {}] [--quota N/s|min|h] [--issuer ISS --audience AUD [--jwks-url URL]]",
+                    "usage: demo [--addr HOST:PORT] [--format {}] [--quota N/s|min|h [--redis-url URL]] [--issuer ISS --audience AUD [--jwks-url URL]]",
                     FORMATS.join("|")
                 )))
             }
             other => return Err(format!("unknown argument {other}; try --help").into()),
         }
+    }
+    if let Some(url) = redis_url {
+        let Some(quota) = parsed.quota.take() else {
+            return Err(Exit::Usage("--redis-url shares a --quota: give one".into()));
+        };
+        parsed.quota = Some(redis_quota(quota, &url)?);
     }
     let [url, issuer, audience] = jwt;
     match (issuer, audience) {
@@ -651,6 +677,9 @@ async fn main() -> std::io::Result<()> {
         "tower-envelope demo on {base}, errors in the {} format",
         args.format
     );
+    if let Some(quota) = &args.quota {
+        println!("{quota:?}");
+    }
     #[cfg(feature = "jwt")]
     if let (Some((url, issuer, audience)), Some(validator)) = (&args.jwt, jwks) {
         let keys = url

@@ -10,6 +10,9 @@
 #[allow(dead_code)]
 #[path = "../examples/demo.rs"]
 mod demo;
+#[cfg(feature = "redis")]
+#[path = "common/redis_server.rs"]
+mod redis_server;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -1342,4 +1345,82 @@ async fn a_connection_that_stalls_in_its_headers_is_closed() {
         .expect("the server stops")
         .unwrap()
         .unwrap();
+}
+
+/// Two demo servers sharing one `redis-server`, each with `--quota 20/min --redis-url`: 60
+/// concurrent requests of one token, spread over both, admit 20; every other answer is a 429
+/// with `Retry-After` and Defender's body; another token has its own quota.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_demo_servers_share_a_quota_through_redis() {
+    use tower_envelope::auth::{AuthTokenLayer, BoxValidator};
+    use tower_envelope::QuotaLayer;
+
+    let redis = redis_server::RedisServer::start();
+    let mut bases = Vec::new();
+    let mut stops = Vec::new();
+    for _ in 0..2 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        bases.push(format!("http://{}", listener.local_addr().unwrap()));
+        let quota = QuotaLayer::per_minute(20).redis(redis.url()).unwrap();
+        let auth = AuthTokenLayer::bearer(BoxValidator::new(demo::tokens()));
+        let app = demo::app_with(demo::format("defender").unwrap(), auth, Some(quota));
+        let (stop, stopped) = oneshot::channel::<()>();
+        stops.push(stop);
+        tokio::spawn(demo::serve_app(listener, app, REQUEST_TIMEOUT, async {
+            let _ = stopped.await;
+        }));
+    }
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let send = |base: &str, token: &str| {
+        let request = Request::get(format!("{base}/api/machines/1"))
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::default())
+            .unwrap();
+        let client = client.clone();
+        async move {
+            let response = client.request(request).await.unwrap();
+            let (parts, body) = response.into_parts();
+            (parts, body.collect().await.unwrap().to_bytes())
+        }
+    };
+    let mut requests = JoinSet::new();
+    for i in 0..60 {
+        requests.spawn(send(&bases[i % 2], "read-token"));
+    }
+    let answers = requests.join_all().await;
+    let admitted = answers
+        .iter()
+        .filter(|(p, _)| p.status == StatusCode::OK)
+        .count();
+    assert_eq!(admitted, 20);
+    for (parts, body) in answers.iter().filter(|(p, _)| p.status != StatusCode::OK) {
+        assert_eq!(parts.status, StatusCode::TOO_MANY_REQUESTS);
+        let retry_after: u64 = parts.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=3).contains(&retry_after), "{retry_after}");
+        let json: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(json["error"]["code"], "TooManyRequests");
+        assert_eq!(
+            json["error"]["message"],
+            format!("Rate limit is exceeded. Try again in {retry_after} seconds.")
+        );
+    }
+    let mut other = JoinSet::new();
+    for i in 0..30 {
+        other.spawn(send(&bases[i % 2], "write-token"));
+    }
+    let answers = other.join_all().await;
+    let admitted = answers
+        .iter()
+        .filter(|(p, _)| p.status == StatusCode::OK)
+        .count();
+    assert_eq!(admitted, 20, "another token, its own quota");
+    for stop in stops {
+        let _ = stop.send(());
+    }
 }
