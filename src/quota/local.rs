@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
 
 use foldhash::fast::RandomState;
 
@@ -29,7 +28,8 @@ struct Clients {
 /// The counts of one layer (and its clones), in this process.
 pub(super) struct Local {
     clients: Mutex<Clients>,
-    epoch: Instant,
+    /// The clock's reading when the store was made, in nanoseconds.
+    epoch: u64,
     max_clients: usize,
 }
 
@@ -37,13 +37,49 @@ impl Local {
     pub(super) fn new(max_clients: usize) -> Self {
         Self {
             clients: Mutex::default(),
-            epoch: Instant::now(),
+            epoch: 0,
             max_clients,
         }
+        .started()
     }
 
+    /// The store with its epoch at the clock's present reading.
+    fn started(mut self) -> Self {
+        self.epoch = self.now();
+        self
+    }
+
+    /// Nanoseconds since the epoch, on the monotonic clock.
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "freebsd"
+    ))]
     fn now(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        // Read directly (a vDSO call): `Instant::elapsed` costs about 60 instructions more.
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        let secs = u64::try_from(now.tv_sec).unwrap_or(0);
+        let nanos = u64::try_from(now.tv_nsec).unwrap_or(0);
+        let now = secs.saturating_mul(1_000_000_000).saturating_add(nanos);
+        now.saturating_sub(self.epoch)
+    }
+
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "freebsd"
+    )))]
+    fn now(&self) -> u64 {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let since = START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_nanos();
+        u64::try_from(since)
+            .unwrap_or(u64::MAX)
+            .saturating_sub(self.epoch)
     }
 
     /// Counts one request of `key` against `rules`: `Ok(tat)`, the client's new arrival time as

@@ -52,18 +52,20 @@ where
     type Error = S::Error;
     type Future = MeteredFuture<S::Future>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let meter = self.shared.as_ref().and_then(|shared| {
             let granted = request.extensions_mut().remove::<Granted>()?;
-            Some(Meter {
+            Some(Box::new(Meter {
                 shared: Arc::clone(shared),
                 granted,
                 spent: 0,
-            })
+            }))
         });
         MeteredFuture {
             inner: self.inner.call(request),
@@ -84,7 +86,8 @@ pin_project! {
     pub struct MeteredFuture<F> {
         #[pin]
         inner: F,
-        meter: Option<Meter>,
+        // Boxed: the future of a request that is not metered stays small.
+        meter: Option<Box<Meter>>,
     }
 }
 
@@ -94,6 +97,7 @@ where
 {
     type Output = F::Output;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Some(meter) = this.meter else {
@@ -109,7 +113,7 @@ where
         }
         let mut result = ready!(poll);
         if let Some(meter) = this.meter.take() {
-            meter.finish(result.as_mut().ok());
+            (*meter).finish(result.as_mut().ok());
         }
         Poll::Ready(result)
     }

@@ -424,6 +424,9 @@ impl Shared {
             return Some(Key::Name(Cow::Borrowed(principal.subject())));
         }
         let peer = peer_ip(request)?;
+        if self.settings.trusted_proxies.is_empty() {
+            return Some(Key::Ip(peer));
+        }
         Some(Key::Ip(self.client_ip(peer, request.headers())))
     }
 
