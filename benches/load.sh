@@ -4,7 +4,10 @@
 # behind the stack a user assembles from the peers, tower-http 0.7's bearer check and body limit
 # under axum-problem's ProblemLayer, applied to every route ("peer") or around the router
 # ("peer_around", not run unless named in SERVERS); and "jwt", the full stack with JWT bearer
-# tokens (a fixed RS256 key), every request reusing one token, compared with "stack".
+# tokens (a fixed RS256 key), every request reusing one token, compared with "stack"; "quota"
+# and "quota_redis", the full stack and a quota per principal every request passes, counted in
+# the server or in a redis-server on loopback (port REDIS_PORT, default 16379, started and
+# stopped by the script; its CPU time per request is reported apart), compared with "stack".
 #
 #   benches/load.sh            # compare the servers: requests/s, p50/p99, the server's CPU time
 #                              # per request, ratios to bare and of the full stack to the peer's
@@ -33,11 +36,14 @@ if ! command -v wrk >/dev/null 2>&1; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk
 fi
 
-cargo build --release -p tower-envelope-benches --features jwt --bin bench_server >&2
+cargo build --release -p tower-envelope-benches --features jwt,redis --bin bench_server >&2
 BIN=${CARGO_TARGET_DIR:-target}/release/bench_server
 SERVER_PID=""
+REDIS_PORT=${REDIS_PORT:-16379}
+REDIS_PID=""
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
+  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null
   rm -f /tmp/load_*."$$"
 }
 trap cleanup EXIT
@@ -97,14 +103,31 @@ if [ "$MODE" = compare ]; then
         bare) start_server ;;
         stack) start_server --stack ;;
         jwt) TOKEN=$("$BIN" --print-jwt); start_server --jwt ;;
+        quota) start_server --quota ;;
+        quota_redis)
+          if [ -z "$REDIS_PID" ]; then
+            redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >/dev/null &
+            REDIS_PID=$!
+            for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
+          fi
+          start_server --quota-redis "redis://127.0.0.1:$REDIS_PORT/" ;;
         around) start_server --stack-around ;;
         peer) start_server --peer ;;
         peer_around) start_server --peer-around ;;
-        *) echo "unknown server $server (bare, stack, around, peer, peer_around, jwt)" >&2; exit 2 ;;
+        *) echo "unknown server $server (bare, stack, around, peer, peer_around, jwt, quota, quota_redis)" >&2; exit 2 ;;
       esac
       code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/machines/1")
       [ "$code" = 200 ] || { echo "$server answered $code to a good request" >&2; exit 1; }
-      measure >> "/tmp/load_$server.$$"
+      if [ "$server" = quota_redis ]; then
+        redis_before=$(awk '{print $14 + $15}' "/proc/$REDIS_PID/stat")
+        measure >> "/tmp/load_$server.$$"
+        redis_after=$(awk '{print $14 + $15}' "/proc/$REDIS_PID/stat")
+        requests=$(tail -1 "/tmp/load_$server.$$" | awk '{print $1}')
+        awk -v t="$((redis_after - redis_before))" -v r="$requests" -v d="$DURATION" -v hz="$HZ" \
+          'BEGIN { printf "%.3f\n", t * 1e6 / hz / (r * d) }' >> "/tmp/load_redis.$$"
+      else
+        measure >> "/tmp/load_$server.$$"
+      fi
       stop_server
       line="$line $server $(tail -1 "/tmp/load_$server.$$" | awk '{print $1 " req/s (" $4 " µs CPU)"}'),"
     done
@@ -133,7 +156,10 @@ if [ "$MODE" = compare ]; then
   done
   # The full stack's CPU per request relative to the peer stack's, in the same rounds: the ratio
   # of the medians, and the median of the rounds' ratios.
-  for pair in "stack peer" "around peer" "around peer_around" "jwt stack"; do
+  if [ -s "/tmp/load_redis.$$" ]; then
+    echo "redis-server CPU µs/request (quota_redis, median of the rounds): $(sort -n "/tmp/load_redis.$$" | awk '{ rows[NR] = $1 } END { print rows[int((NR + 1) / 2)] }')"
+  fi
+  for pair in "stack peer" "around peer" "around peer_around" "jwt stack" "quota stack" "quota_redis stack"; do
     read -r ours theirs <<<"$pair"
     case " $servers " in *" $ours "*) ;; *) continue ;; esac
     case " $servers " in *" $theirs "*) ;; *) continue ;; esac

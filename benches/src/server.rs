@@ -94,6 +94,21 @@ pub fn jwt_stacked() -> (Router, String) {
     (router().layer(layers_with(validator)), token)
 }
 
+/// The full stack on every route with a quota per principal after the token check, large enough
+/// for every request to pass: counted in this process, or (feature `redis`) in the Redis at
+/// `redis_url`.
+pub fn quota_stacked(redis_url: Option<&str>) -> Router {
+    let quota = tower_envelope::QuotaLayer::per_second(u32::MAX);
+    let quota = match redis_url {
+        #[cfg(feature = "redis")]
+        Some(url) => quota.redis(url).expect("a redis:// URL"),
+        #[cfg(not(feature = "redis"))]
+        Some(_) => panic!("a quota in Redis needs the redis feature"),
+        None => quota,
+    };
+    router().layer(layers().layer(quota))
+}
+
 /// The stack on every route (`Router::layer`).
 pub fn stacked() -> Router {
     router().layer(layers())

@@ -9,6 +9,8 @@
 //! cargo run --release -p tower-envelope-benches --bin bench_server -- --stack-around
 //! cargo run --release -p tower-envelope-benches --bin bench_server -- --peer          # on each route
 //! cargo run --release -p tower-envelope-benches --bin bench_server -- --peer-around
+//! cargo run --release -p tower-envelope-benches --bin bench_server -- --quota         # + a quota
+//! cargo run --release -p tower-envelope-benches --features redis --bin bench_server -- --quota-redis redis://127.0.0.1:6379/
 //! ```
 //!
 //! `--stack` and `--peer` apply their stack with `Router::layer` (to every route and the
@@ -31,6 +33,8 @@ async fn main() -> std::io::Result<()> {
             "--stack-around" => mode = Mode::Around,
             "--peer" => mode = Mode::Peer,
             "--peer-around" => mode = Mode::PeerAround,
+            "--quota" => mode = Mode::Quota(None),
+            "--quota-redis" => mode = Mode::Quota(Some(args.next().unwrap_or_default())),
             #[cfg(feature = "jwt")]
             "--jwt" => mode = Mode::Jwt,
             #[cfg(feature = "jwt")]
@@ -48,7 +52,8 @@ async fn main() -> std::io::Result<()> {
             other => {
                 eprintln!(
                     "usage: bench_server [--addr HOST:PORT] \
-                     [--stack | --stack-around | --peer | --peer-around] (got {other})"
+                     [--stack | --stack-around | --peer | --peer-around | --quota | \
+                     --quota-redis URL] (got {other})"
                 );
                 std::process::exit(2);
             }
@@ -88,6 +93,13 @@ async fn main() -> std::io::Result<()> {
                 .with_graceful_shutdown(shutdown)
                 .await
         }
+        Mode::Quota(redis) => {
+            let app = tower_envelope_benches::server::quota_stacked(redis.as_deref());
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
         #[cfg(feature = "jwt")]
         Mode::Jwt => {
             axum::serve(listener, tower_envelope_benches::server::jwt_stacked().0)
@@ -106,6 +118,9 @@ enum Mode {
     Around,
     Peer,
     PeerAround,
+    /// `--stack` and a quota per principal that every request passes, counted in this process
+    /// (`--quota`) or in Redis (`--quota-redis URL`, feature `redis`).
+    Quota(Option<String>),
     /// `--stack` with JWT bearer tokens (feature `jwt`); `--print-jwt` prints a token it takes.
     #[cfg(feature = "jwt")]
     Jwt,
