@@ -512,7 +512,8 @@ pub async fn serve_app(
 fn redis_quota(quota: QuotaLayer, url: &str) -> Result<QuotaLayer, Exit> {
     quota
         .redis(url)
-        .map_err(|e| Exit::Usage(format!("--redis-url {url}: {e}")))
+        // The URL is not repeated: it may hold a password.
+        .map_err(|e| Exit::Usage(format!("--redis-url: {e}")))
 }
 
 #[cfg(not(feature = "redis"))]

@@ -249,11 +249,21 @@ async fn passing_responses_carry_the_ratelimit_fields_when_asked() {
     assert!(!ok.headers().contains_key("ratelimit"));
 }
 
-/// The envelope, the token check, `quota`, and a handler that spins for 50 ms of wall time
-/// (`busy`) or sleeps for 50 ms.
+/// What the handler of `cpu_app` does.
+#[derive(Clone, Copy, PartialEq)]
+enum Work {
+    /// Sleeps for 50 ms.
+    Sleeps,
+    /// Spins for 50 ms of wall time.
+    Spins,
+    /// Spins for 50 ms, then never answers.
+    SpinsThenHangs,
+}
+
+/// The envelope, the token check, `quota`, and a handler that does `work`.
 fn cpu_app(
     quota: QuotaLayer,
-    busy: bool,
+    work: Work,
 ) -> impl Service<
     Request<Empty<Bytes>>,
     Response = Response<impl http_body::Body<Data = Bytes, Error = impl std::fmt::Debug>>,
@@ -268,13 +278,16 @@ fn cpu_app(
         .layer(quota)
         .service_fn(move |_: Request<Empty<Bytes>>| async move {
             let start = std::time::Instant::now();
-            if busy {
+            if work == Work::Sleeps {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            } else {
                 let mut x = 0u64;
                 while start.elapsed() < std::time::Duration::from_millis(50) {
                     x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
                 }
-            } else {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            if work == Work::SpinsThenHangs {
+                std::future::pending::<()>().await;
             }
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("ok"))))
         })
@@ -288,7 +301,7 @@ async fn the_cpu_budget_charges_a_busy_handler_and_not_a_sleeping_one() {
         || QuotaLayer::per_minute(1000).cpu(Duration::from_millis(5), Duration::from_secs(3600));
 
     // Sleeping costs (next to) no CPU time: every request passes.
-    let sleeping = cpu_app(quota(), false);
+    let sleeping = cpu_app(quota(), Work::Sleeps);
     for i in 0..5 {
         let response = sleeping.clone().oneshot(get("token-a")).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "sleeping request {i}");
@@ -296,7 +309,7 @@ async fn the_cpu_budget_charges_a_busy_handler_and_not_a_sleeping_one() {
 
     // Spinning does: the first request passes (a request in flight is never cut off) and
     // spends the budget; the next is refused until the budget refills.
-    let busy = cpu_app(quota(), true);
+    let busy = cpu_app(quota(), Work::Spins);
     let first = busy.clone().oneshot(get("token-a")).await.unwrap();
     assert_eq!(first.status(), StatusCode::OK);
     let over = busy.oneshot(get("token-a")).await.unwrap();
@@ -312,6 +325,56 @@ async fn the_cpu_budget_charges_a_busy_handler_and_not_a_sleeping_one() {
         json["error"]["message"],
         format!("CPU quota is exceeded. Try again in {retry_after} seconds.")
     );
+}
+
+#[tokio::test]
+async fn a_request_given_up_on_is_charged_the_cpu_time_it_spent() {
+    use std::time::Duration;
+    let quota =
+        QuotaLayer::per_minute(1000).cpu(Duration::from_millis(5), Duration::from_secs(3600));
+    let hangs = cpu_app(quota, Work::SpinsThenHangs);
+    // The client gives up (a timeout drops the request's future) after its 50 ms of spinning.
+    let given_up = tokio::time::timeout(
+        Duration::from_millis(200),
+        hangs.clone().oneshot(get("token-a")),
+    );
+    assert!(given_up.await.is_err(), "the handler never answers");
+    let over = hangs.oneshot(get("token-a")).await.unwrap();
+    assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
+    let (_, json) = refusal(over).await;
+    assert!(json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("CPU quota is exceeded."));
+}
+
+#[tokio::test]
+async fn an_ipv6_client_is_its_64_network() {
+    let svc = ServiceBuilder::new()
+        .layer(ErrorEnvelopeLayer::defender())
+        .layer(QuotaLayer::per_minute(1))
+        .service_fn(|_: Request<Empty<Bytes>>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("ok"))))
+        });
+    let from = |ip: &str| {
+        let mut request = Request::get("/healthz").body(Empty::new()).unwrap();
+        let peer = SocketAddr::new(ip.parse().unwrap(), 40000);
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request
+    };
+    let status = |r: Response<_>| r.status();
+    let first = svc.clone().oneshot(from("2001:db8:1:2::1")).await.unwrap();
+    assert_eq!(status(first), StatusCode::OK);
+    // Another address of the same /64: the same client.
+    let same = svc
+        .clone()
+        .oneshot(from("2001:db8:1:2:ffff::7"))
+        .await
+        .unwrap();
+    assert_eq!(status(same), StatusCode::TOO_MANY_REQUESTS);
+    // Another /64: another client.
+    let other = svc.oneshot(from("2001:db8:1:3::1")).await.unwrap();
+    assert_eq!(status(other), StatusCode::OK);
 }
 
 /// `QuotaLayer::redis`: one quota shared by several services through a real `redis-server`,
@@ -392,6 +455,30 @@ mod redis_store {
         // Another token has its own quota.
         let other = statuses(&fleet, "token-b", 30).await;
         assert_eq!(count(&other, StatusCode::OK), 20);
+    }
+
+    #[tokio::test]
+    async fn passing_responses_count_down_with_redis_as_in_process() {
+        let redis = RedisServer::start();
+        // 3 per second: an interval that is no whole number of microseconds.
+        let quotas = [
+            QuotaLayer::per_second(3).name("down"),
+            QuotaLayer::per_second(3)
+                .name("down")
+                .redis(redis.url())
+                .unwrap(),
+        ];
+        for quota in quotas {
+            let svc = instance(quota.rate_limit_headers(true));
+            let mut remaining = Vec::new();
+            for _ in 0..3 {
+                let ok = svc.clone().oneshot(get("token-a")).await.unwrap();
+                assert_eq!(ok.headers()["ratelimit-policy"], r#""down";q=3;w=1"#);
+                let state = ok.headers()["ratelimit"].to_str().unwrap().to_owned();
+                remaining.push(state.split(';').nth(1).unwrap().to_owned());
+            }
+            assert_eq!(remaining, ["r=2", "r=1", "r=0"]);
+        }
     }
 
     #[tokio::test]

@@ -13,11 +13,13 @@ use tower_service::Service;
 
 use super::{Key, Shared, RATELIMIT, RATELIMIT_POLICY};
 
-/// An admitted request's client and the time until its request quota is full again
-/// (nanoseconds), handed from the check to [`Metered`] in the request's extensions.
+/// An admitted request's client, the requests it may still send at once and the time until
+/// its request quota is full again (nanoseconds), handed from the check to [`Metered`] in the
+/// request's extensions.
 #[derive(Clone)]
 pub struct Granted {
     pub(super) key: Key<'static>,
+    pub(super) remaining: u64,
     pub(super) reset: u64,
 }
 
@@ -112,32 +114,32 @@ where
                 .saturating_add(thread_cpu_nanos().saturating_sub(start));
         }
         let mut result = ready!(poll);
-        if let Some(meter) = this.meter.take() {
-            (*meter).finish(result.as_mut().ok());
+        if let (Some(meter), Ok(response)) = (this.meter.take(), result.as_mut()) {
+            meter.finish(response);
         }
         Poll::Ready(result)
     }
 }
 
 impl Meter {
-    /// Charges the CPU time spent, and adds the `RateLimit` fields to the response (none when
-    /// the inner service failed).
-    fn finish<R>(self, response: Option<&mut Response<R>>) {
-        let Meter {
-            shared,
-            granted,
-            spent,
-        } = self;
-        if let Some(response) = response.filter(|_| shared.settings.headers) {
-            let rules = &shared.settings.rules;
-            let room = (rules.tolerance + rules.interval).saturating_sub(granted.reset);
+    /// Adds the `RateLimit` fields to the response; the CPU time is charged when the meter is
+    /// dropped, after the response or with a request given up on (its client gone, a timeout).
+    fn finish<R>(&self, response: &mut Response<R>) {
+        if self.shared.settings.headers {
             let headers = response.headers_mut();
-            headers.insert(RATELIMIT_POLICY, shared.policy());
-            let reset = granted.reset.div_ceil(1_000_000_000);
-            headers.insert(RATELIMIT, shared.state(room / rules.interval, reset));
+            headers.insert(RATELIMIT_POLICY, self.shared.policy());
+            let reset = self.granted.reset.div_ceil(1_000_000_000);
+            let state = self.shared.state(self.granted.remaining, reset);
+            headers.insert(RATELIMIT, state);
         }
-        if spent > 0 {
-            shared.charge(granted.key, spent);
+    }
+}
+
+impl Drop for Meter {
+    fn drop(&mut self) {
+        if self.spent > 0 {
+            let key = self.granted.key.clone();
+            Arc::clone(&self.shared).charge(key, self.spent);
         }
     }
 }

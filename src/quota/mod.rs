@@ -1,8 +1,8 @@
 //! [`QuotaLayer`]: a quota of requests per client, answered `TooManyRequests` (429) in the
 //! envelope's format.
 //!
-//! Each client (the [`Principal`] a token check admitted, else the client's IP address, or a
-//! key of your own) may send `limit` requests per `period`, spread by the generic cell rate
+//! Each client (the [`Principal`] a token check admitted, else the client's IP address, an IPv6
+//! client by its /64 network, or a key of your own) may send `limit` requests per `period`, spread by the generic cell rate
 //! algorithm (GCRA, the algorithm of `governor` and Redis's `redis-cell`): one request every
 //! `period / limit`, with a burst of up to `burst` requests at once (by default `limit`). A
 //! request over the quota is answered [`ErrorKind::TooManyRequests`] with the message
@@ -269,7 +269,9 @@ impl QuotaLayer {
     /// CPU clock (time spent waiting costs nothing; streaming the response body is not
     /// counted); a client whose charges exceed the budget is answered `TooManyRequests`,
     /// "CPU quota is exceeded. Try again in N seconds.", until the budget refills at `budget`
-    /// per `period`. A request in flight is never cut off. On targets without a per-thread
+    /// per `period`. A request in flight is never cut off; one given up on (its future dropped:
+    /// the client gone, a timeout) is charged what it spent. Work handed to other tasks
+    /// (`spawn_blocking`, `tokio::spawn`) is not counted. On targets without a per-thread
     /// CPU clock (other than Linux, Android, macOS and FreeBSD) nothing is charged.
     ///
     /// # Panics
@@ -329,7 +331,9 @@ impl QuotaLayer {
 
     /// Adds the `RateLimit-Policy` and `RateLimit` fields to passing responses too:
     /// `RateLimit: "default";r=19;t=3`, the requests the client may still send at once and
-    /// the seconds until its quota is full again. This costs an allocation per request.
+    /// the seconds until its quota is full again. (On a refusal, `t` is the wait for one more
+    /// request, the same as `Retry-After`, which the draft asks not to be earlier than `t`.)
+    /// This costs an allocation per request.
     pub fn rate_limit_headers(self, enabled: bool) -> Self {
         self.configure(|settings| settings.headers = enabled)
     }
@@ -400,6 +404,13 @@ impl QuotaLayer {
 }
 
 impl Rules {
+    /// The requests a client may still send at once when its quota is full again in `reset`
+    /// nanoseconds.
+    fn remaining(&self, reset: u64) -> u64 {
+        let room = self.tolerance.saturating_add(self.interval);
+        room.saturating_sub(reset) / self.interval
+    }
+
     fn set_burst(&mut self, burst: u32) {
         let interval = (self.period.as_nanos() / u128::from(self.limit)).max(1);
         self.interval = u64::try_from(interval).unwrap_or(u64::MAX);
@@ -425,9 +436,9 @@ impl Shared {
         }
         let peer = peer_ip(request)?;
         if self.settings.trusted_proxies.is_empty() {
-            return Some(Key::Ip(peer));
+            return Some(Key::Ip(client(peer)));
         }
-        Some(Key::Ip(self.client_ip(peer, request.headers())))
+        Some(Key::Ip(client(self.client_ip(peer, request.headers()))))
     }
 
     /// The client behind `peer`: itself, or when it is a trusted proxy the rightmost address of
@@ -456,7 +467,8 @@ impl Shared {
         let Some(cpu) = &self.settings.rules.cpu else {
             return;
         };
-        let amount = u128::from(spent) * cpu.period.as_nanos() / cpu.budget.as_nanos().max(1);
+        let amount =
+            u128::from(spent).saturating_mul(cpu.period.as_nanos()) / cpu.budget.as_nanos().max(1);
         let amount = u64::try_from(amount).unwrap_or(u64::MAX);
         #[cfg(feature = "redis")]
         if self.remote.is_some() {
@@ -501,7 +513,7 @@ impl Shared {
             "\"{}\";q={};w={}",
             self.settings.name,
             rules.limit,
-            rules.period.as_secs().max(1)
+            rules.period.as_nanos().div_ceil(1_000_000_000).max(1)
         );
         HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("\"default\""))
     }
@@ -510,6 +522,15 @@ impl Shared {
     fn state(&self, remaining: u64, reset: u64) -> HeaderValue {
         let value = format!("\"{}\";r={remaining};t={reset}", self.settings.name);
         HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("\"default\""))
+    }
+}
+
+/// The client an address stands for: an IPv4 address, or the /64 network of an IPv6 one (a host
+/// is given a whole /64, and would otherwise have as many quotas as addresses).
+fn client(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
     }
 }
 
@@ -554,6 +575,7 @@ impl<S: Clone, B> Check<S, B> for QuotaLayer {
         match shared.local.admit(&key, &shared.settings.rules) {
             Ok(reset) if shared.metered() => Verdict::Pass(Some(meter::Granted {
                 key: key.into_owned(),
+                remaining: shared.settings.rules.remaining(reset),
                 reset,
             })),
             Ok(_) => Verdict::Pass(None),

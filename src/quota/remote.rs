@@ -23,9 +23,10 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// Admits one request. KEYS: the client's request state and its CPU state (their theoretical
 /// arrival times, in microseconds of Redis's clock). ARGV: the emission interval, the
-/// tolerance, and the CPU tolerance (0: no CPU budget), in microseconds. Returns `{1, reset}`
-/// when the request passes (microseconds until the quota is full again), `{0, wait}` when the
-/// request quota is spent and `{2, wait}` when the CPU budget is.
+/// tolerance, and the CPU tolerance (0: no CPU budget), in microseconds. Returns
+/// `{1, reset, remaining}` when the request passes (microseconds until the quota is full again,
+/// requests the client may still send at once), `{0, wait, 0}` when the request quota is spent
+/// and `{2, wait, 0}` when the CPU budget is.
 const ADMIT: &str = r"
 redis.replicate_commands()
 local time = redis.call('TIME')
@@ -33,13 +34,13 @@ local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local interval, tolerance, cpu = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if cpu > 0 then
   local spent = tonumber(redis.call('GET', KEYS[2]) or now)
-  if spent - now > cpu then return {2, spent - now - cpu} end
+  if spent - now > cpu then return {2, spent - now - cpu, 0} end
 end
 local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or now), now)
-if tat - now > tolerance then return {0, tat - now - tolerance} end
+if tat - now > tolerance then return {0, tat - now - tolerance, 0} end
 tat = tat + interval
 redis.call('SET', KEYS[1], tat, 'PX', math.ceil((tat - now) / 1000))
-return {1, tat - now}
+return {1, tat - now, math.floor((tolerance + interval - (tat - now)) / interval)}
 ";
 
 /// Charges a client's CPU state (KEYS[1]) with ARGV[1] microseconds of its budget's window.
@@ -92,15 +93,15 @@ impl Remote {
         connection.clone()
     }
 
-    /// Counts one request of `key`: `Ok(Some(reset))` (nanoseconds until the quota is full
-    /// again), `Ok(None)` when Redis did not answer in time and the quota fails open, or the
-    /// refusal.
+    /// Counts one request of `key`: `Ok(Some((reset, remaining)))` (nanoseconds until the quota
+    /// is full again, requests left at once), `Ok(None)` when Redis did not answer in time and
+    /// the quota fails open, or the refusal.
     async fn admit(
         &self,
         key: &Key<'_>,
         name: &str,
         rules: &Rules,
-    ) -> Result<Option<u64>, Refusal> {
+    ) -> Result<Option<(u64, u64)>, Refusal> {
         let (requests, cpu) = keys(name, key);
         let micros = |nanos: u64| nanos.div_ceil(1_000);
         let cpu_tolerance = rules.cpu.as_ref().map_or(0, |cpu| micros(cpu.tolerance));
@@ -109,9 +110,10 @@ impl Remote {
                 let mut call = self.admit.key(requests);
                 call.key(cpu)
                     .arg(micros(rules.interval))
-                    .arg(micros(rules.tolerance))
+                    // The burst in whole intervals, as in the table of this process.
+                    .arg(micros(rules.interval).saturating_mul(rules.tolerance / rules.interval))
                     .arg(cpu_tolerance);
-                let call = call.invoke_async::<(u8, u64)>(&mut connection);
+                let call = call.invoke_async::<(u8, u64, u64)>(&mut connection);
                 match tokio::time::timeout(self.timeout, call).await {
                     Ok(answer) => answer.map_err(|error| format!("{:?}", error.kind())),
                     Err(_) => Err("timed out".to_owned()),
@@ -120,9 +122,9 @@ impl Remote {
             None => Err("no connection".to_owned()),
         };
         match answer {
-            Ok((1, reset)) => Ok(Some(reset.saturating_mul(1_000))),
-            Ok((2, wait)) => Err(Refusal::Cpu(wait.saturating_mul(1_000))),
-            Ok((_, wait)) => Err(Refusal::Requests(wait.saturating_mul(1_000))),
+            Ok((1, reset, remaining)) => Ok(Some((reset.saturating_mul(1_000), remaining))),
+            Ok((2, wait, _)) => Err(Refusal::Cpu(wait.saturating_mul(1_000))),
+            Ok((_, wait, _)) => Err(Refusal::Requests(wait.saturating_mul(1_000))),
             Err(error) => {
                 self.warn(&error);
                 if self.fail_closed {
@@ -187,7 +189,8 @@ pub struct Later {
     pub(super) key: Key<'static>,
 }
 
-type Decision = Pin<Box<dyn Future<Output = (Key<'static>, Result<Option<u64>, Refusal>)> + Send>>;
+type Decision =
+    Pin<Box<dyn Future<Output = (Key<'static>, Result<Option<(u64, u64)>, Refusal>)> + Send>>;
 
 pin_project! {
     /// The waiting future of a quota kept in Redis.
@@ -226,9 +229,14 @@ impl<S, B> Future for Waiting<S, B> {
         let (key, decision) = ready!(this.decision.as_mut().poll(cx));
         let (inner, mut request) = this.parked.take().expect("polled after completion");
         match decision {
-            Ok(Some(reset)) => {
+            Ok(Some((reset, remaining))) => {
                 if this.shared.metered() {
-                    request.extensions_mut().insert(Granted { key, reset });
+                    let granted = Granted {
+                        key,
+                        remaining,
+                        reset,
+                    };
+                    request.extensions_mut().insert(granted);
                 }
                 Poll::Ready(Ok((inner, request)))
             }
