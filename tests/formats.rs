@@ -85,6 +85,32 @@ fn defender_codes_follow_the_seed_table() {
         (ErrorKind::UnsupportedMediaType, "UnsupportedMediaType", 415),
         (ErrorKind::PayloadTooLarge, "PayloadTooLarge", 413),
         (ErrorKind::MethodNotAllowed, "MethodNotAllowed", 405),
+        (ErrorKind::ODataError, "ODataError", 400),
+        (ErrorKind::InvalidHashValue, "InvalidHashValue", 400),
+        (ErrorKind::InvalidDomainName, "InvalidDomainName", 400),
+        (ErrorKind::InvalidIpAddress, "InvalidIpAddress", 400),
+        (
+            ErrorKind::MaximumBatchSizeExceeded,
+            "MaximumBatchSizeExceeded",
+            400,
+        ),
+        (
+            ErrorKind::OsPlatformNotSupported,
+            "OsPlatformNotSupported",
+            400,
+        ),
+        (
+            ErrorKind::ClientVersionNotSupported,
+            "ClientVersionNotSupported",
+            400,
+        ),
+        (ErrorKind::DisabledFeature, "DisabledFeature", 403),
+        (ErrorKind::DisallowedOperation, "DisallowedOperation", 403),
+        (ErrorKind::UnknownParameter, "InvalidInput", 400),
+        (ErrorKind::InvalidCustomerId, "Forbidden", 403),
+        (ErrorKind::InactiveCustomer, "Forbidden", 403),
+        (ErrorKind::InvalidCase, "NotFound", 404),
+        (ErrorKind::InitializationFailure, "ServiceUnavailable", 503),
     ];
     for (kind, code, status) in cases {
         let out = Defender.render(&ApiError::from_kind(kind), &cx("id"));
@@ -104,13 +130,20 @@ fn defender_codes_follow_the_seed_table() {
 }
 
 #[test]
-fn defender_explicit_seed_codes() {
+fn defender_value_codes_are_kinds() {
+    let err = ApiError::new(ErrorKind::InvalidHashValue, "Hash value abc is invalid.");
+    let out = Defender.render(&err, &cx("id"));
+    let body = json_of(&out.body);
+    assert_eq!(body["error"]["code"], "InvalidHashValue");
+    assert!(body["error"].get("innererror").is_none());
+    assert_eq!(Defender.parse(out.status, None, &out.body), Some(err));
+    // A code of the table that is not the kind's stays an explicit code.
     let err = ApiError::new(ErrorKind::InvalidInput, "Hash value abc is invalid.")
         .with_code("InvalidHashValue");
     let out = Defender.render(&err, &cx("id"));
     let body = json_of(&out.body);
     assert_eq!(body["error"]["code"], "InvalidHashValue");
-    assert!(body["error"].get("innererror").is_none());
+    assert_eq!(body["error"]["innererror"]["code"], "InvalidInput");
     assert_eq!(Defender.parse(out.status, None, &out.body), Some(err));
 }
 
@@ -636,4 +669,232 @@ fn an_empty_parsed_message_renders_as_the_default() {
         json_of(&out.body)["error"]["message"],
         "General Bad Request error message."
     );
+}
+
+// ---- the seeds' value codes, customer, case and QRadar's statuses ---------------------------
+
+/// Each kind added for the seeds' remaining rows, in every format: the status, and what names
+/// the kind in the body (Defender's `code` and `innererror.code`, QRadar's `http_response`,
+/// Edgio's `Message`, RFC 9457's `code`, AIP-193's `status` and `ErrorInfo.reason`).
+#[test]
+fn the_seed_kinds_in_every_format() {
+    use ErrorKind as K;
+    // kind, Defender code, its innererror, QRadar status, MSI, Edgio, others, gRPC status name
+    let table = [
+        (
+            K::InvalidHashValue,
+            "InvalidHashValue",
+            None,
+            400,
+            422,
+            400,
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            K::InvalidDomainName,
+            "InvalidDomainName",
+            None,
+            400,
+            422,
+            400,
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            K::InvalidIpAddress,
+            "InvalidIpAddress",
+            None,
+            400,
+            422,
+            400,
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            K::MaximumBatchSizeExceeded,
+            "MaximumBatchSizeExceeded",
+            None,
+            400,
+            422,
+            400,
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            K::ODataError,
+            "ODataError",
+            None,
+            400,
+            422,
+            400,
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            K::UnknownParameter,
+            "InvalidInput",
+            Some("UnknownParameter"),
+            420,
+            422,
+            400,
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            K::OsPlatformNotSupported,
+            "OsPlatformNotSupported",
+            None,
+            400,
+            400,
+            400,
+            400,
+            "FAILED_PRECONDITION",
+        ),
+        (
+            K::ClientVersionNotSupported,
+            "ClientVersionNotSupported",
+            None,
+            400,
+            400,
+            400,
+            400,
+            "FAILED_PRECONDITION",
+        ),
+        (
+            K::InvalidCustomerId,
+            "Forbidden",
+            Some("InvalidCustomerId"),
+            403,
+            403,
+            400,
+            403,
+            "PERMISSION_DENIED",
+        ),
+        (
+            K::InactiveCustomer,
+            "Forbidden",
+            Some("InactiveCustomer"),
+            403,
+            403,
+            400,
+            403,
+            "FAILED_PRECONDITION",
+        ),
+        (
+            K::DisabledFeature,
+            "DisabledFeature",
+            None,
+            403,
+            403,
+            403,
+            403,
+            "PERMISSION_DENIED",
+        ),
+        (
+            K::DisallowedOperation,
+            "DisallowedOperation",
+            None,
+            403,
+            403,
+            403,
+            403,
+            "PERMISSION_DENIED",
+        ),
+        (
+            K::InvalidCase,
+            "NotFound",
+            Some("InvalidCase"),
+            404,
+            404,
+            403,
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            K::InitializationFailure,
+            "ServiceUnavailable",
+            Some("InitializationFailure"),
+            550,
+            503,
+            503,
+            503,
+            "UNAVAILABLE",
+        ),
+    ];
+    for (kind, code, inner, qradar, msi, edgio, others, grpc) in table {
+        let error = ApiError::new(kind, "the message");
+        let render = |format: &dyn Format| {
+            let out = format.render(&error, &cx("id-1"));
+            let back = format.parse(out.status, out.content_type.to_str().ok(), &out.body);
+            assert_eq!(back.map(|e| e.kind()), Some(kind), "{kind:?} parses back");
+            (out.status.as_u16(), out.reason, json_of(&out.body))
+        };
+        let (status, _, body) = render(&Defender);
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (others, &json!(code)),
+            "{kind:?}"
+        );
+        assert_eq!(
+            body["error"]["innererror"]["code"].as_str(),
+            inner,
+            "{kind:?}"
+        );
+        let (status, reason, body) = render(&QRadar::new());
+        assert_eq!(status, qradar, "{kind:?}");
+        assert_eq!(body["http_response"]["code"], qradar, "{kind:?}");
+        let expected_reason = match qradar {
+            420 => Some("Invalid Arguments"),
+            550 => Some("Initialization Failure"),
+            _ => None,
+        };
+        assert_eq!(reason, expected_reason, "{kind:?}");
+        assert_eq!(
+            body["http_response"]["message"].as_str(),
+            QRadar::http_message(StatusCode::from_u16(qradar).unwrap()),
+            "{kind:?}"
+        );
+        let (status, _, body) = render(&Msi);
+        assert_eq!(
+            (status, &body["kind"]),
+            (msi, &json!(kind.slug())),
+            "{kind:?}"
+        );
+        let (status, _, body) = render(&Edgio);
+        assert_eq!(
+            (status, &body["Message"]),
+            (edgio, &json!("the message")),
+            "{kind:?}"
+        );
+        let (status, _, body) = render(&Problem::new());
+        assert_eq!(
+            (status, &body["code"]),
+            (others, &json!(kind.slug())),
+            "{kind:?}"
+        );
+        let (status, _, body) = render(&Google::new());
+        assert_eq!(
+            (status, &body["error"]["status"]),
+            (others, &json!(grpc)),
+            "{kind:?}"
+        );
+        let reason = kind.slug().to_ascii_uppercase();
+        assert_eq!(
+            body["error"]["details"][0]["reason"],
+            json!(reason),
+            "{kind:?}"
+        );
+    }
+    // EdgeCast's own words when the message is left to the format.
+    let words = |kind| {
+        let out = Edgio.render(&ApiError::from_kind(kind), &cx("id-1"));
+        json_of(&out.body)["Message"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(words(K::InvalidCustomerId), "Invalid Customer ID Value");
+    assert_eq!(
+        words(K::InactiveCustomer),
+        "Cannot update or retrieve information of a deleted customer."
+    );
+    assert_eq!(words(K::InvalidCase), "Invalid Case");
 }

@@ -55,6 +55,25 @@ kinds! {
     InvalidRequestBody = BAD_REQUEST, "invalid_request_body", "The request body does not match its declared content type.";
     /// Bad percent-encoding or a character that must be encoded (400).
     InvalidUrl = BAD_REQUEST, "invalid_url", "The request URL is not properly encoded.";
+    /// A file hash that is not MD5, SHA-1 or SHA-256 in hex (400; Defender's `InvalidHashValue`).
+    InvalidHashValue = BAD_REQUEST, "invalid_hash_value", "A file hash value is invalid.";
+    /// A malformed domain name (400; Defender's `InvalidDomainName`).
+    InvalidDomainName = BAD_REQUEST, "invalid_domain_name", "A domain name is invalid.";
+    /// A malformed IP address (400; Defender's `InvalidIpAddress`).
+    InvalidIpAddress = BAD_REQUEST, "invalid_ip_address", "An IP address is invalid.";
+    /// A batch with more items than allowed (400; Defender's `MaximumBatchSizeExceeded`).
+    MaximumBatchSizeExceeded = BAD_REQUEST, "maximum_batch_size_exceeded", "The batch holds more items than allowed.";
+    /// An OData query option that is malformed, unknown or over its bound (400; Defender's
+    /// `ODataError`).
+    ODataError = BAD_REQUEST, "odata_error", "Invalid OData URI query.";
+    /// A query parameter the endpoint does not take (400; QRadar's 420).
+    UnknownParameter = BAD_REQUEST, "unknown_parameter", "The requested resource does not support one or more of the given parameters.";
+    /// The client's OS platform does not support the action (400; Defender's
+    /// `OsPlatformNotSupported`).
+    OsPlatformNotSupported = BAD_REQUEST, "os_platform_not_supported", "The client's OS platform is not supported for this action.";
+    /// The client's version is too old for the action (400; Defender's
+    /// `ClientVersionNotSupported`).
+    ClientVersionNotSupported = BAD_REQUEST, "client_version_not_supported", "The action is not supported on the client's version.";
     /// `Content-Type` missing or not accepted (415).
     UnsupportedMediaType = UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "The media type of the request body is not supported.";
     /// `Accept` excludes every type the endpoint produces (406).
@@ -73,8 +92,21 @@ kinds! {
     InsufficientScope = FORBIDDEN, "insufficient_scope", "The token's scope does not allow this action.";
     /// A generic refusal (403).
     Forbidden = FORBIDDEN, "forbidden", "The action is not allowed.";
+    /// The account in the request URI is not the token's (403; EdgeCast's 400 "Invalid Customer
+    /// ID Value").
+    InvalidCustomerId = FORBIDDEN, "invalid_customer_id", "The account in the request URI is not the token's account.";
+    /// The account in the request URI is inactive or deleted (403; EdgeCast's 400
+    /// "Inactive/Deleted Customer").
+    InactiveCustomer = FORBIDDEN, "inactive_customer", "Cannot update or retrieve information of a deleted customer.";
+    /// A feature the tenant has not enabled (403; Defender's `DisabledFeature`).
+    DisabledFeature = FORBIDDEN, "disabled_feature", "Tenant feature is not enabled.";
+    /// An operation that is not allowed, for a reason the message gives (403; Defender's
+    /// `DisallowedOperation`).
+    DisallowedOperation = FORBIDDEN, "disallowed_operation", "The operation is not allowed.";
     /// No such endpoint (404).
     NotFound = NOT_FOUND, "not_found", "The requested endpoint does not exist.";
+    /// A known endpoint asked for in the wrong letter case (404; EdgeCast's 403 "Invalid Case").
+    InvalidCase = NOT_FOUND, "invalid_case", "The request URI's letter case does not match the endpoint's.";
     /// The endpoint exists, the entity does not (404).
     ResourceNotFound = NOT_FOUND, "resource_not_found", "The requested resource does not exist.";
     /// The method is not allowed on this endpoint (405).
@@ -95,6 +127,8 @@ kinds! {
     BadGateway = BAD_GATEWAY, "bad_gateway", "The upstream service failed.";
     /// Load shed or not ready (503).
     ServiceUnavailable = SERVICE_UNAVAILABLE, "service_unavailable", "The service is temporarily unavailable.";
+    /// The service has not (yet) initialized (503; QRadar's 550).
+    InitializationFailure = SERVICE_UNAVAILABLE, "initialization_failure", "A failure occurred during initialization of services. API will be unavailable.";
     /// The inner service or upstream timed out (504).
     UpstreamTimeout = GATEWAY_TIMEOUT, "upstream_timeout", "The upstream service timed out.";
     /// The upstream rejected our credentials (502).
@@ -162,6 +196,12 @@ impl ErrorKind {
                 | Self::MissingParameter
                 | Self::InvalidRequestBody
                 | Self::InvalidUrl
+                | Self::InvalidHashValue
+                | Self::InvalidDomainName
+                | Self::InvalidIpAddress
+                | Self::MaximumBatchSizeExceeded
+                | Self::ODataError
+                | Self::UnknownParameter
                 | Self::UnsupportedMediaType
                 | Self::UnprocessableEntity
         )

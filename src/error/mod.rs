@@ -465,7 +465,7 @@ mod tests {
             assert_eq!(ErrorKind::from_slug(a.slug()), Some(*a));
             assert_eq!(ErrorKind::from_name(a.name()), Some(*a));
         }
-        assert_eq!(ErrorKind::ALL.len(), 28);
+        assert_eq!(ErrorKind::ALL.len(), 42);
     }
 
     #[test]

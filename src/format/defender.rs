@@ -12,8 +12,10 @@ use crate::error::{ApiError, Code, ErrorKind};
 ///
 /// - `code` is the explicit code, or the seed table's code for the kind (`MissingParameter` →
 ///   `MissingRequiredParameter`, `Internal` → `InternalServerError`, `TokenExpired` →
-///   `Unauthorized`, `InsufficientScope` → `Forbidden`), or the kind's name for kinds the table
-///   does not list.
+///   `Unauthorized`, `InsufficientScope`, `InvalidCustomerId` and `InactiveCustomer` →
+///   `Forbidden`, `UnknownParameter` → `InvalidInput`, `InvalidCase` → `NotFound`,
+///   `InitializationFailure` → `ServiceUnavailable`), or the kind's name (every other code of
+///   the table, `InvalidHashValue` to `DisallowedOperation`, is a kind's name).
 /// - `target` is the request's correlation id, as in Defender.
 /// - Field violations go in a `details` array of `{code, message, target}` (the field's dotted
 ///   path in `target`).
@@ -51,24 +53,20 @@ impl Defender {
             ErrorKind::TokenExpired => "Unauthorized",
             ErrorKind::InsufficientScope => "Forbidden",
             ErrorKind::Internal => "InternalServerError",
+            ErrorKind::UnknownParameter => "InvalidInput",
+            ErrorKind::InvalidCase => "NotFound",
+            ErrorKind::InvalidCustomerId | ErrorKind::InactiveCustomer => "Forbidden",
+            ErrorKind::InitializationFailure => "ServiceUnavailable",
             other => other.name(),
         }
     }
 
-    /// The kind a Defender code stands for, including the seed table's codes that have no kind of
-    /// their own (`InvalidHashValue` is an `InvalidInput`, `DisabledFeature` a `Forbidden`).
+    /// The kind a Defender code stands for: the seed table's codes, every one a kind of its own
+    /// (`InvalidHashValue`, `ODataError`, `DisabledFeature`, ...), and other kinds by name.
     pub fn kind_of(code: &str) -> Option<ErrorKind> {
         Some(match code {
             "MissingRequiredParameter" => ErrorKind::MissingParameter,
             "InternalServerError" => ErrorKind::Internal,
-            "ODataError"
-            | "MaximumBatchSizeExceeded"
-            | "OsPlatformNotSupported"
-            | "ClientVersionNotSupported" => ErrorKind::BadRequest,
-            "InvalidHashValue" | "InvalidDomainName" | "InvalidIpAddress" => {
-                ErrorKind::InvalidInput
-            }
-            "DisabledFeature" | "DisallowedOperation" => ErrorKind::Forbidden,
             other => return ErrorKind::from_name(other),
         })
     }

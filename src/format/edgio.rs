@@ -18,7 +18,10 @@ const XMLNS: &str = "http://www.whitecdn.com/schemas/apiservices/";
 /// Statuses follow EdgeCast's troubleshooting guide: request-validation kinds (bad URL or
 /// parameter, missing field, body not matching its `Content-Type`) answer 400; token failures
 /// (`Unauthorized`, `TokenExpired`, `InsufficientScope`) 401; `Forbidden` 403 ("Access Denied");
-/// `NotFound` 404 ("Endpoint not found"); `Internal` 500 ("Method Error").
+/// `NotFound` 404 ("Endpoint not found"); `Internal` 500 ("Method Error"). The customer account
+/// in the URI answers 400: `InvalidCustomerId` ("Invalid Customer ID Value") and
+/// `InactiveCustomer` ("Cannot update or retrieve information of a deleted customer."); a known
+/// endpoint in the wrong letter case 403 (`InvalidCase`, "Invalid Case").
 ///
 /// Besides `Message`, a body carries `Code` (an explicit code), `Kind` (the kind's slug, only when
 /// the status does not name it: a 401 is `unauthorized` unless `Kind` says `token_expired`),
@@ -106,6 +109,9 @@ impl Format for Edgio {
             ErrorKind::Unauthorized | ErrorKind::TokenExpired | ErrorKind::InsufficientScope => {
                 StatusCode::UNAUTHORIZED
             }
+            // EdgeCast lists the customer in the URI under 400, a URI's case under 403.
+            ErrorKind::InvalidCustomerId | ErrorKind::InactiveCustomer => StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidCase => StatusCode::FORBIDDEN,
             k => k.status(),
         }
     }
@@ -154,6 +160,8 @@ impl Format for Edgio {
             ErrorKind::InsufficientScope => "Insufficient Permissions",
             ErrorKind::Forbidden => "Access Denied",
             ErrorKind::NotFound => "Endpoint not found",
+            ErrorKind::InvalidCase => "Invalid Case",
+            ErrorKind::InvalidCustomerId => "Invalid Customer ID Value",
             ErrorKind::Internal => "Method Error",
             other => other.description(),
         }

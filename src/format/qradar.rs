@@ -16,8 +16,9 @@ use crate::error::{ApiError, Code, ErrorKind};
 /// field violations or a textual explicit code, or a custom description hides its kind:
 /// `{"kind": .., "code": "..", "target": .., "fields": [..]}`.
 ///
-/// `MissingParameter` answers 419 (QRadar's MISSING ARGUMENTS), `InvalidInput` and
-/// `UnprocessableEntity` 422.
+/// `MissingParameter` answers 419 (QRadar's MISSING ARGUMENTS), `UnknownParameter` 420
+/// (INVALID ARGUMENTS), `InvalidInput` and `UnprocessableEntity` 422, `InitializationFailure`
+/// 550 (INITIALIZATION FAILURE); on HTTP/1 (feature `hyper`) with those names as reason phrases.
 ///
 /// ```
 /// use tower_envelope::format::{Format, QRadar, RequestContext};
@@ -83,7 +84,8 @@ impl QRadar {
             .or_else(|| code.and_then(QRadar::kind_of))
             .or_else(|| match status.as_u16() {
                 419 => Some(ErrorKind::MissingParameter),
-                420 => Some(ErrorKind::InvalidInput),
+                420 => Some(ErrorKind::UnknownParameter),
+                550 => Some(ErrorKind::InitializationFailure),
                 _ => ErrorKind::from_status(status),
             })
     }
@@ -141,8 +143,9 @@ impl QRadar {
     }
 }
 
-fn status_419() -> StatusCode {
-    StatusCode::from_u16(419).expect("419 is a valid status")
+/// One of QRadar's own statuses (419, 420, 550).
+fn qradar_status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).expect("QRadar's statuses are valid")
 }
 
 #[derive(Serialize)]
@@ -240,7 +243,9 @@ impl Format for QRadar {
             return status;
         }
         match error.kind() {
-            ErrorKind::MissingParameter => status_419(),
+            ErrorKind::MissingParameter => qradar_status(419),
+            ErrorKind::UnknownParameter => qradar_status(420),
+            ErrorKind::InitializationFailure => qradar_status(550),
             ErrorKind::InvalidInput | ErrorKind::UnprocessableEntity => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -276,10 +281,14 @@ impl Format for QRadar {
         };
         let out = to_json(&body);
         let mut rendered = Rendered::new(status, JSON, out);
-        // 419 has no reason phrase of its own: QRadar's name for it (feature `hyper`).
-        if status.as_u16() == 419 {
-            rendered.reason = Some("Missing Arguments");
-        }
+        // 419, 420 and 550 have no reason phrase of their own: QRadar's names for them
+        // (feature `hyper`).
+        rendered.reason = match status.as_u16() {
+            419 => Some("Missing Arguments"),
+            420 => Some("Invalid Arguments"),
+            550 => Some("Initialization Failure"),
+            _ => None,
+        };
         rendered
     }
 

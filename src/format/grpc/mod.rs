@@ -31,15 +31,16 @@
 //!
 //! | kinds | gRPC code |
 //! |---|---|
-//! | `BadRequest`, `InvalidInput`, `MissingParameter`, `InvalidRequestBody`, `InvalidUrl`, `UriTooLong`, `UnsupportedMediaType`, `NotAcceptable`, `LengthRequired`, `UnprocessableEntity` | `INVALID_ARGUMENT` (3) |
+//! | `BadRequest`, `InvalidInput`, `MissingParameter`, `InvalidRequestBody`, `InvalidUrl`, `InvalidHashValue`, `InvalidDomainName`, `InvalidIpAddress`, `MaximumBatchSizeExceeded`, `ODataError`, `UnknownParameter`, `UriTooLong`, `UnsupportedMediaType`, `NotAcceptable`, `LengthRequired`, `UnprocessableEntity` | `INVALID_ARGUMENT` (3) |
 //! | `Unauthorized`, `TokenExpired` | `UNAUTHENTICATED` (16) |
-//! | `InsufficientScope`, `Forbidden` | `PERMISSION_DENIED` (7) |
-//! | `ResourceNotFound` | `NOT_FOUND` (5) |
+//! | `InsufficientScope`, `Forbidden`, `InvalidCustomerId`, `DisabledFeature`, `DisallowedOperation` | `PERMISSION_DENIED` (7) |
+//! | `OsPlatformNotSupported`, `ClientVersionNotSupported`, `InactiveCustomer` | `FAILED_PRECONDITION` (9) |
+//! | `ResourceNotFound`, `InvalidCase` | `NOT_FOUND` (5) |
 //! | `NotFound`, `MethodNotAllowed`, `NotImplemented` | `UNIMPLEMENTED` (12) |
 //! | `Conflict` | `ALREADY_EXISTS` (6) |
 //! | `PayloadTooLarge`, `TooManyRequests` | `RESOURCE_EXHAUSTED` (8) |
 //! | `UpstreamTimeout`, `RequestTimeout` | `DEADLINE_EXCEEDED` (4) |
-//! | `ServiceUnavailable`, `BadGateway`, `UpstreamInvalidCredentials`, `UpstreamQueryInvalid` | `UNAVAILABLE` (14) |
+//! | `ServiceUnavailable`, `InitializationFailure`, `BadGateway`, `UpstreamInvalidCredentials`, `UpstreamQueryInvalid` | `UNAVAILABLE` (14) |
 //! | `Internal` | `INTERNAL` (13) |
 //!
 //! ```
@@ -146,19 +147,33 @@ pub(crate) const fn code(kind: ErrorKind) -> GrpcCode {
         | K::MissingParameter
         | K::InvalidRequestBody
         | K::InvalidUrl
+        | K::InvalidHashValue
+        | K::InvalidDomainName
+        | K::InvalidIpAddress
+        | K::MaximumBatchSizeExceeded
+        | K::ODataError
+        | K::UnknownParameter
         | K::UriTooLong
         | K::UnsupportedMediaType
         | K::NotAcceptable
         | K::LengthRequired
         | K::UnprocessableEntity => GrpcCode::InvalidArgument,
         K::Unauthorized | K::TokenExpired => GrpcCode::Unauthenticated,
-        K::InsufficientScope | K::Forbidden => GrpcCode::PermissionDenied,
-        K::ResourceNotFound => GrpcCode::NotFound,
+        K::InsufficientScope
+        | K::Forbidden
+        | K::InvalidCustomerId
+        | K::DisabledFeature
+        | K::DisallowedOperation => GrpcCode::PermissionDenied,
+        K::OsPlatformNotSupported | K::ClientVersionNotSupported | K::InactiveCustomer => {
+            GrpcCode::FailedPrecondition
+        }
+        K::ResourceNotFound | K::InvalidCase => GrpcCode::NotFound,
         K::NotFound | K::MethodNotAllowed | K::NotImplemented => GrpcCode::Unimplemented,
         K::Conflict => GrpcCode::AlreadyExists,
         K::PayloadTooLarge | K::TooManyRequests => GrpcCode::ResourceExhausted,
         K::UpstreamTimeout | K::RequestTimeout => GrpcCode::DeadlineExceeded,
         K::ServiceUnavailable
+        | K::InitializationFailure
         | K::BadGateway
         | K::UpstreamInvalidCredentials
         | K::UpstreamQueryInvalid => GrpcCode::Unavailable,
