@@ -53,6 +53,7 @@ use tower_envelope::extract::{Json, Path};
 use tower_envelope::format::{Defender, Edgio, Format, Google, Msi, Problem, QRadar};
 use tower_envelope::openapi::ErrorResponses;
 use tower_envelope::prelude::*;
+use tower_envelope::RouteHints;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{Info, OpenApi, OpenApiBuilder, Required, Response};
@@ -247,16 +248,17 @@ fn stack(format: Arc<dyn Format>, api: Router, auth: &AuthTokenLayer<BoxValidato
         limit: BodyLimitLayer::new(4096),
         timeout: TimeoutLayer::new(Duration::from_secs(1)),
     };
-    let document = Bytes::from(
-        openapi(&layers, auth)
-            .to_pretty_json()
-            .expect("serializable"),
-    );
+    let doc = openapi(&layers, auth);
+    // A request no route takes is answered by the hints: a trailing `/` or a letter case off a
+    // documented route names it.
+    let hints = RouteHints::from_openapi(&doc);
+    let document = Bytes::from(doc.to_pretty_json().expect("serializable"));
     let spec = move || async move { ([(CONTENT_TYPE, "application/json")], document) };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(spec))
         .merge(api)
+        .fallback_service(hints)
         // Around every route and the router's 404/405: the envelope renders all of them.
         .layer(
             ServiceBuilder::new()

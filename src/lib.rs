@@ -110,6 +110,7 @@ pub mod openapi;
 pub mod prelude;
 pub mod quota;
 mod request_id;
+pub mod route_hints;
 pub mod url_encoding;
 
 pub use auth::{
@@ -122,6 +123,7 @@ pub use error::{ApiError, Code, ErrorKind, FieldViolation};
 pub use format::Format;
 pub use limit::BodyLimitLayer;
 pub use quota::QuotaLayer;
+pub use route_hints::RouteHints;
 pub use url_encoding::UrlEncodingLayer;
 
 /// The error type tower services box their errors into (`tower::BoxError`).

@@ -27,6 +27,6 @@
 
 pub use crate::{
     ApiError, AsyncTokenValidator, AuthTokenLayer, BodyLimitLayer, ContentTypeLayer,
-    ErrorEnvelopeLayer, ErrorKind, FieldViolation, Format, Principal, QuotaLayer, Scheme,
-    StaticTokens, TokenError, TokenValidator, UrlEncodingLayer,
+    ErrorEnvelopeLayer, ErrorKind, FieldViolation, Format, Principal, QuotaLayer, RouteHints,
+    Scheme, StaticTokens, TokenError, TokenValidator, UrlEncodingLayer,
 };

@@ -434,7 +434,7 @@ fn spec_status(format: &str, kind: ErrorKind) -> u16 {
         K::MissingParameter | K::InvalidRequestBody | K::InvalidUrl => 400,
         K::Unauthorized | K::TokenExpired => 401,
         K::InsufficientScope => 403,
-        K::NotFound | K::ResourceNotFound => 404,
+        K::NotFound | K::ResourceNotFound | K::InvalidCase => 404,
         K::MethodNotAllowed => 405,
         K::PayloadTooLarge => 413,
         K::UriTooLong => 414,
@@ -455,6 +455,7 @@ fn spec_status(format: &str, kind: ErrorKind) -> u16 {
         ) => 422,
         ("edgio", K::Unauthorized | K::TokenExpired | K::InsufficientScope) => 401,
         ("edgio", K::UnsupportedMediaType) => 400,
+        ("edgio", K::InvalidCase) => 403,
         _ => standard,
     }
 }
@@ -468,7 +469,7 @@ fn defender_code(kind: ErrorKind) -> &'static str {
         K::InsufficientScope => "Forbidden",
         K::Internal => "InternalServerError",
         K::ResourceNotFound => "ResourceNotFound",
-        K::NotFound => "NotFound",
+        K::NotFound | K::InvalidCase => "NotFound",
         K::InvalidRequestBody => "InvalidRequestBody",
         K::InvalidUrl => "InvalidUrl",
         K::UnsupportedMediaType => "UnsupportedMediaType",
@@ -542,7 +543,7 @@ fn google_status(kind: ErrorKind) -> &'static str {
         K::InsufficientScope => "PERMISSION_DENIED",
         K::PayloadTooLarge => "RESOURCE_EXHAUSTED",
         K::ResourceNotFound => "NOT_FOUND",
-        K::NotFound | K::MethodNotAllowed => "UNIMPLEMENTED",
+        K::NotFound | K::InvalidCase | K::MethodNotAllowed => "UNIMPLEMENTED",
         K::UpstreamTimeout => "DEADLINE_EXCEEDED",
         K::UpstreamInvalidCredentials | K::UpstreamQueryInvalid => "UNAVAILABLE",
         K::Internal => "INTERNAL",
@@ -1004,6 +1005,36 @@ async fn unknown_paths_are_not_found_whatever_the_token() {
             .post_json("/api/nothing", "write-token", r#"{"name":"x"}"#)
             .await;
         demo.error(&reply, ErrorKind::NotFound);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trailing_slash_or_a_wrong_case_names_the_route_meant() {
+    each_format(|demo| async move {
+        for token in [None, Some("read-token")] {
+            let reply = demo.get("/api/machines/1/", token).await;
+            let error = demo.error(&reply, ErrorKind::NotFound);
+            assert_eq!(
+                error.message(),
+                "Endpoint not found. Did you mean /api/machines/1 (without the trailing /)?",
+                "{}",
+                reply.what
+            );
+            let reply = demo.get("/API/machines/1", token).await;
+            let error = demo.error(&reply, ErrorKind::InvalidCase);
+            assert_eq!(
+                error.message(),
+                "Invalid Case. Did you mean /api/machines/1?",
+                "{}",
+                reply.what
+            );
+            assert!(
+                reply.header("location").is_none(),
+                "{}: no redirect",
+                reply.what
+            );
+        }
     })
     .await;
 }

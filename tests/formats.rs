@@ -809,7 +809,7 @@ fn the_seed_kinds_in_every_format() {
             404,
             403,
             404,
-            "NOT_FOUND",
+            "UNIMPLEMENTED",
         ),
         (
             K::InitializationFailure,

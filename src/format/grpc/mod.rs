@@ -35,8 +35,8 @@
 //! | `Unauthorized`, `TokenExpired` | `UNAUTHENTICATED` (16) |
 //! | `InsufficientScope`, `Forbidden`, `InvalidCustomerId`, `DisabledFeature`, `DisallowedOperation` | `PERMISSION_DENIED` (7) |
 //! | `OsPlatformNotSupported`, `ClientVersionNotSupported`, `InactiveCustomer` | `FAILED_PRECONDITION` (9) |
-//! | `ResourceNotFound`, `InvalidCase` | `NOT_FOUND` (5) |
-//! | `NotFound`, `MethodNotAllowed`, `NotImplemented` | `UNIMPLEMENTED` (12) |
+//! | `ResourceNotFound` | `NOT_FOUND` (5) |
+//! | `NotFound`, `InvalidCase`, `MethodNotAllowed`, `NotImplemented` | `UNIMPLEMENTED` (12) |
 //! | `Conflict` | `ALREADY_EXISTS` (6) |
 //! | `PayloadTooLarge`, `TooManyRequests` | `RESOURCE_EXHAUSTED` (8) |
 //! | `UpstreamTimeout`, `RequestTimeout` | `DEADLINE_EXCEEDED` (4) |
@@ -167,8 +167,10 @@ pub(crate) const fn code(kind: ErrorKind) -> GrpcCode {
         K::OsPlatformNotSupported | K::ClientVersionNotSupported | K::InactiveCustomer => {
             GrpcCode::FailedPrecondition
         }
-        K::ResourceNotFound | K::InvalidCase => GrpcCode::NotFound,
-        K::NotFound | K::MethodNotAllowed | K::NotImplemented => GrpcCode::Unimplemented,
+        K::ResourceNotFound => GrpcCode::NotFound,
+        K::NotFound | K::InvalidCase | K::MethodNotAllowed | K::NotImplemented => {
+            GrpcCode::Unimplemented
+        }
         K::Conflict => GrpcCode::AlreadyExists,
         K::PayloadTooLarge | K::TooManyRequests => GrpcCode::ResourceExhausted,
         K::UpstreamTimeout | K::RequestTimeout => GrpcCode::DeadlineExceeded,
