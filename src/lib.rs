@@ -112,6 +112,7 @@ pub mod quota;
 mod request_id;
 pub mod route_hints;
 pub mod url_encoding;
+pub mod values;
 
 pub use auth::{
     AsyncTokenValidator, AuthTokenLayer, Principal, Scheme, StaticTokens, TokenError,

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 use tower_envelope::extract::{Json, Path, Query};
 use tower_envelope::prelude::*;
+use tower_envelope::values::{Batch, DomainName, FileHash, IpAddress};
 
 // ---- the application -------------------------------------------------------------------------
 
@@ -92,8 +93,34 @@ async fn part_by_name(Path(params): Path<PartParams>) -> String {
     format!("machine {} part {}", params.id, params.part)
 }
 
+async fn file(Path(hash): Path<FileHash>) -> String {
+    hash.algorithm().to_owned()
+}
+
+async fn ip(Path(ip): Path<IpAddress>) -> String {
+    ip.to_string()
+}
+
+async fn domain(Path(domain): Path<DomainName>) -> String {
+    domain.as_str().to_owned()
+}
+
+#[derive(Deserialize)]
+struct Import {
+    #[serde(rename = "Indicators")]
+    indicators: Batch<String, 3>,
+}
+
+async fn import(Json(import): Json<Import>) -> String {
+    format!("{} indicators", import.indicators.len())
+}
+
 fn routes() -> Router {
     Router::new()
+        .route("/files/{hash}", get(file))
+        .route("/ips/{ip}", get(ip))
+        .route("/domains/{domain}", get(domain))
+        .route("/indicators", post(import))
         .route("/machines", post(create).get(list))
         .route("/strict", post(strict).get(strict_list))
         .route("/maybe", post(maybe))
@@ -675,6 +702,73 @@ async fn query_parameters_are_fields() {
             &[("query.page", "invalid digit found in string")]
         )
     );
+}
+
+#[tokio::test]
+async fn an_unknown_query_parameter_is_unknown_parameter() {
+    // Google names the kind; Defender's code is its table's `InvalidInput`, QRadar answers 420.
+    let reply = call(google(), get_path("/strict?colour=red")).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        reply.json["error"]["details"][0]["reason"],
+        "UNKNOWN_PARAMETER"
+    );
+    let qradar = routes().layer(ErrorEnvelopeLayer::qradar());
+    let reply = call(qradar, get_path("/strict?colour=red")).await;
+    assert_eq!(reply.status.as_u16(), 420);
+    assert_eq!(
+        reply.json["message"],
+        r#"Invalid input colour: unknown field, expected "page"."#
+    );
+}
+
+#[tokio::test]
+async fn values_reject_in_defenders_words() {
+    let cases = [
+        (
+            get_path("/files/xyz"),
+            "InvalidHashValue",
+            "Hash value xyz is invalid.",
+            "path.hash",
+        ),
+        (
+            get_path("/ips/999.1.1.1"),
+            "InvalidIpAddress",
+            "IP address 999.1.1.1 is invalid.",
+            "path.ip",
+        ),
+        (
+            get_path("/domains/-bad-"),
+            "InvalidDomainName",
+            "Domain name -bad- is invalid.",
+            "path.domain",
+        ),
+        (
+            post_json("/indicators", r#"{"Indicators":["a","b","c","d"]}"#),
+            "MaximumBatchSizeExceeded",
+            "Maximum batch size exceeded. Received: 4, allowed: 3.",
+            "body.Indicators",
+        ),
+    ];
+    for (request, code, message, field) in cases {
+        assert_eq!(
+            defender_error(request).await,
+            defender_expect(StatusCode::BAD_REQUEST, code, message, &[field])
+        );
+    }
+    let reply = call(
+        defender(),
+        get_path("/files/44d88612fea8a8f36de82e1278abb02f"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json, "MD5");
+    let reply = call(
+        defender(),
+        post_json("/indicators", r#"{"Indicators":["a","b"]}"#),
+    )
+    .await;
+    assert_eq!(reply.json, "2 indicators");
 }
 
 #[tokio::test]

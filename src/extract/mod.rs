@@ -84,12 +84,14 @@ macro_rules! deref_to_inner {
 }
 
 mod json;
+mod odata;
 mod path;
 mod query;
 mod rejection;
 mod root;
 
 pub use json::Json;
+pub use odata::OData;
 pub use path::Path;
 pub use query::Query;
 

@@ -234,8 +234,13 @@ where
                     let _ = write!(message, ", expected {}.", list(&expected));
                 }
             }
+            // A query parameter the endpoint does not take is QRadar's 420.
+            let kind = match source {
+                Source::Query => ErrorKind::UnknownParameter,
+                Source::Body | Source::Path => ErrorKind::InvalidInput,
+            };
             error(
-                ErrorKind::InvalidInput,
+                kind,
                 message,
                 source,
                 path,
@@ -261,7 +266,18 @@ where
         Problem::Expected { reason, expected } => {
             invalid(source, path, reason, &format!("expected {expected}"))
         }
-        Problem::Other(text) => invalid(source, path, "invalid", &echo(text.trim_end_matches('.'))),
+        // A value of `crate::values` says what it is in its own words and kind.
+        Problem::Other(text) => match crate::values::kind_of_message(text) {
+            Some(kind) => error(
+                kind,
+                text.to_owned(),
+                source,
+                path,
+                text.to_owned(),
+                "invalid",
+            ),
+            None => invalid(source, path, "invalid", &echo(text.trim_end_matches('.'))),
+        },
     }
 }
 

@@ -323,3 +323,9 @@ impl<T> ExtractorErrors for crate::extract::Path<T> {
 impl<T> ExtractorErrors for crate::extract::Query<T> {
     const ERRORS: &'static [ErrorKind] = &[ErrorKind::MissingParameter, ErrorKind::InvalidInput];
 }
+
+/// A malformed, repeated, unknown or too large OData option.
+#[cfg(feature = "axum")]
+impl<const MAX_TOP: u64> ExtractorErrors for crate::extract::OData<MAX_TOP> {
+    const ERRORS: &'static [ErrorKind] = &[ErrorKind::ODataError];
+}
