@@ -7,7 +7,7 @@
 //!
 //! Every route and the router's own 404/405 answers sit under `Router::layer`, outermost first:
 //! `ErrorEnvelopeLayer` (with `.catch_panic()`) → `UrlEncodingLayer` (request targets up to
-//! 8 KiB) → `BodyLimitLayer::new(4096)`
+//! 8 KiB) → `BodyLimitLayer` (4 KiB; 256 KiB for the indicators' import)
 //! → a 1 s `tower::timeout`. The `/api` routes add, as the `route_layer` of their method routers,
 //! `AuthTokenLayer::bearer` then `ContentTypeLayer::json()`: they run only for a request that one
 //! of them routes, so an unknown path or method answers 404/405 whatever its token, with no list
@@ -20,6 +20,18 @@
 //! `TooManyRequests` with `Retry-After` and the `RateLimit` fields. With `--features redis` and
 //! `--redis-url redis://HOST:PORT`, the counts are kept in that Redis, so that several demo
 //! processes share each principal's quota.
+//!
+//! With `--initializing SECONDS`, every request is answered `InitializationFailure` (QRadar's
+//! 550 "Initialization Failure", 503 in the other formats) for that long: the `Readiness`
+//! switch a service flips once its caches are warm.
+//!
+//! Defender-shaped routes show the seed's value codes: `GET /api/files/{hash}`
+//! (`InvalidHashValue`), `GET /api/ips/{ip}/stats` (`InvalidIpAddress`),
+//! `GET /api/domains/{domain}/stats` (`InvalidDomainName`), `POST /api/indicators/import`
+//! (`{"Indicators":[...]}`, at most 500: `MaximumBatchSizeExceeded`), `GET /api/machines` with
+//! OData options (`$top` at most 10 000: `ODataError`), and `GET /api/customers/{account}/machines`
+//! (the tokens belong to account `0001`; `0099` is deleted). A path that misses a route by a
+//! trailing `/` or its letter case is answered with the route meant (`RouteHints`).
 //!
 //! With `--features tonic`, the gRPC health service (`grpc.health.v1.Health`) is served on the
 //! same port, behind the same envelope and token check (its calls need `read`): a gRPC client
@@ -49,11 +61,12 @@ use tower::timeout::TimeoutLayer;
 use tower::ServiceBuilder;
 use tower_envelope::auth::BoxValidator;
 use tower_envelope::error::echo;
-use tower_envelope::extract::{Json, Path};
+use tower_envelope::extract::{Json, OData, Path, Query};
 use tower_envelope::format::{Defender, Edgio, Format, Google, Msi, Problem, QRadar};
 use tower_envelope::openapi::ErrorResponses;
 use tower_envelope::prelude::*;
-use tower_envelope::RouteHints;
+use tower_envelope::values::{Batch, DomainName, FileHash, IpAddress};
+use tower_envelope::{AccountLayer, Readiness, RouteHints};
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{Info, OpenApi, OpenApiBuilder, Required, Response};
@@ -177,22 +190,156 @@ async fn upstream_query() -> Result<(), ApiError> {
     ))
 }
 
+/// The query parameters `GET /api/machines` takes: its OData options, and no other (another is
+/// answered `UnknownParameter`, QRadar's 420).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ListParams {
+    #[serde(rename = "$top")]
+    top: Option<String>,
+    #[serde(rename = "$skip")]
+    skip: Option<String>,
+    #[serde(rename = "$filter")]
+    filter: Option<String>,
+    #[serde(rename = "$select")]
+    select: Option<String>,
+    #[serde(rename = "$orderby")]
+    orderby: Option<String>,
+    #[serde(rename = "$expand")]
+    expand: Option<String>,
+    #[serde(rename = "$count")]
+    count: Option<String>,
+}
+
+/// The machines `GET /api/machines` lists, `$top` and `$skip` applied.
+async fn list_machines(odata: OData<10_000>, Query(_): Query<ListParams>) -> Json<Vec<Machine>> {
+    let skip = odata.skip.unwrap_or(0);
+    let top = odata.top.unwrap_or(100);
+    let machines = (1..=3u64)
+        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+        .take(usize::try_from(top).unwrap_or(usize::MAX))
+        .map(|id| Machine {
+            id: id.to_string(),
+            name: format!("machine-{id}"),
+        })
+        .collect();
+    Json(machines)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FileInfo {
+    sha256: Option<String>,
+    sha1: Option<String>,
+    md5: Option<String>,
+    global_prevalence: u32,
+}
+
+async fn get_file(Path(hash): Path<FileHash>) -> Json<FileInfo> {
+    let value = Some(hash.as_str().to_owned());
+    let (sha256, sha1, md5) = match hash.algorithm() {
+        "SHA-256" => (value, None, None),
+        "SHA-1" => (None, value, None),
+        _ => (None, None, value),
+    };
+    Json(FileInfo {
+        sha256,
+        sha1,
+        md5,
+        global_prevalence: 1,
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Stats {
+    org_prevalence: u32,
+    org_first_seen: &'static str,
+}
+
+async fn ip_stats(Path(_ip): Path<IpAddress>) -> Json<Stats> {
+    Json(Stats {
+        org_prevalence: 3,
+        org_first_seen: "2026-11-01T00:00:00Z",
+    })
+}
+
+async fn domain_stats(Path(_domain): Path<DomainName>) -> Json<Stats> {
+    Json(Stats {
+        org_prevalence: 7,
+        org_first_seen: "2026-10-14T00:00:00Z",
+    })
+}
+
+/// One indicator of `POST /api/indicators/import`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct Indicator {
+    indicator_value: String,
+    indicator_type: String,
+    action: String,
+}
+
+/// `{"Indicators": [...]}`, at most 500 as Defender's import takes.
+#[derive(Deserialize)]
+struct Import {
+    #[serde(rename = "Indicators")]
+    indicators: Batch<Indicator, 500>,
+}
+
+#[derive(Serialize)]
+struct Imported {
+    imported: usize,
+}
+
+async fn import_indicators(Json(import): Json<Import>) -> Json<Imported> {
+    Json(Imported {
+        imported: import.indicators.len(),
+    })
+}
+
+/// The machines of a customer account: the token's own (`0001`); `0099` is deleted.
+async fn customer_machines(Path(account): Path<String>) -> Json<Vec<Machine>> {
+    Json(vec![Machine {
+        id: "1".to_owned(),
+        name: format!("machine-1 of {}", echo(&account)),
+    }])
+}
+
+/// The customer accounts in the URL bound to the token's, `0099` a deleted one.
+fn accounts() -> AccountLayer {
+    AccountLayer::new("/api/customers/{account}")
+        .active_when(|account| std::future::ready(account != DELETED_ACCOUNT))
+}
+
+/// The account every demo token belongs to, and a deleted one.
+pub const ACCOUNT: &str = "0001";
+/// A deleted customer account.
+pub const DELETED_ACCOUNT: &str = "0099";
+
 async fn boom() -> &'static str {
     panic!("the demo handler panicked on purpose")
 }
 
 // ---- the application ---------------------------------------------------------------------------
 
-/// The demo's tokens.
+/// The demo's tokens, each a principal of customer account [`ACCOUNT`] (the `account` claim).
 pub fn tokens() -> StaticTokens {
+    let principal = |subject: &'static str, scopes: &[&'static str]| {
+        Principal::new(subject, scopes.iter().copied())
+            .with_claims(format!(r#"{{"account":"{ACCOUNT}"}}"#))
+            .expect("a JSON object")
+    };
+    let all = ["read", "write", "admin"];
     StaticTokens::new()
-        .token("read-token", ["read"])
-        .token("write-token", ["read", "write"])
-        .token("admin-token", ["read", "write", "admin"])
-        .token_expiring_at(
-            "expired-token",
-            ["read", "write", "admin"],
-            SystemTime::UNIX_EPOCH,
+        .principal(principal("reader", &["read"]), ["read-token"])
+        .principal(principal("writer", &["read", "write"]), ["write-token"])
+        .principal(principal("admin", &all), ["admin-token"])
+        .principal(
+            principal("expired", &all).with_expiry(SystemTime::UNIX_EPOCH),
+            ["expired-token"],
         )
 }
 
@@ -213,7 +360,18 @@ fn scopes(auth: AuthTokenLayer<BoxValidator>) -> AuthTokenLayer<BoxValidator> {
 /// answer 401.)
 fn api(guarded: impl Fn(MethodRouter) -> MethodRouter) -> Router {
     Router::new()
-        .route("/api/machines", guarded(post(create_machine)))
+        .route(
+            "/api/machines",
+            guarded(post(create_machine).get(list_machines)),
+        )
+        .route("/api/files/{hash}", guarded(get(get_file)))
+        .route("/api/ips/{ip}/stats", guarded(get(ip_stats)))
+        .route("/api/domains/{domain}/stats", guarded(get(domain_stats)))
+        .route("/api/indicators/import", guarded(post(import_indicators)))
+        .route(
+            "/api/customers/{account}/machines",
+            guarded(get(customer_machines).route_layer(accounts())),
+        )
         .route(
             "/api/machines/{id}",
             guarded(get(get_machine).delete(delete_machine)),
@@ -232,6 +390,7 @@ fn api(guarded: impl Fn(MethodRouter) -> MethodRouter) -> Router {
 /// the OpenAPI document describes the same values.
 struct Layers {
     envelope: ErrorEnvelopeLayer<Arc<dyn Format>>,
+    readiness: Readiness,
     url: UrlEncodingLayer,
     limit: BodyLimitLayer,
     timeout: TimeoutLayer,
@@ -239,13 +398,23 @@ struct Layers {
 
 /// `/healthz`, `/openapi.json` and `api` under the envelope and the request validators;
 /// `auth` is the token check `api` is guarded with.
-fn stack(format: Arc<dyn Format>, api: Router, auth: &AuthTokenLayer<BoxValidator>) -> Router {
+fn stack(
+    format: Arc<dyn Format>,
+    api: Router,
+    auth: &AuthTokenLayer<BoxValidator>,
+    readiness: Readiness,
+) -> Router {
     let layers = Layers {
         envelope: ErrorEnvelopeLayer::new(format)
             .catch_panic()
             .grpc_domain("demo.example.com"),
+        readiness,
         url: UrlEncodingLayer::new().max_length(8 * 1024),
-        limit: BodyLimitLayer::new(4096),
+        // 4 KiB, and 256 KiB for an import of up to 500 indicators.
+        limit: BodyLimitLayer::per_request(|head| match head.uri.path() {
+            "/api/indicators/import" => 256 * 1024,
+            _ => 4096,
+        }),
         timeout: TimeoutLayer::new(Duration::from_secs(1)),
     };
     let doc = openapi(&layers, auth);
@@ -263,6 +432,7 @@ fn stack(format: Arc<dyn Format>, api: Router, auth: &AuthTokenLayer<BoxValidato
         .layer(
             ServiceBuilder::new()
                 .layer(layers.envelope)
+                .layer(layers.readiness)
                 .layer(layers.url)
                 .layer(layers.limit)
                 .layer(layers.timeout),
@@ -316,24 +486,57 @@ fn openapi(layers: &Layers, auth: &AuthTokenLayer<BoxValidator>) -> OpenApi {
             "200",
             "A handler that panics",
         ),
+        ("/api/machines", HttpMethod::Get, "200", "List machines"),
+        ("/api/files/{hash}", HttpMethod::Get, "200", "A file"),
+        (
+            "/api/ips/{ip}/stats",
+            HttpMethod::Get,
+            "200",
+            "An IP's stats",
+        ),
+        (
+            "/api/domains/{domain}/stats",
+            HttpMethod::Get,
+            "200",
+            "A domain's stats",
+        ),
+        (
+            "/api/indicators/import",
+            HttpMethod::Post,
+            "200",
+            "Import up to 500 indicators",
+        ),
+        (
+            "/api/customers/{account}/machines",
+            HttpMethod::Get,
+            "200",
+            "A customer account's machines",
+        ),
     ];
     for (path, method, status, summary) in operations {
         let mut operation = OperationBuilder::new()
             .summary(Some(summary))
             .response(status, Response::new(summary));
-        if path.contains("{id}") {
-            let id = ParameterBuilder::new()
-                .name("id")
+        // Each `{name}` of the path is a parameter.
+        for name in path
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}'))
+        {
+            let name = name.0;
+            let parameter = ParameterBuilder::new()
+                .name(name)
                 .parameter_in(ParameterIn::Path)
                 .required(Required::True)
-                .description(Some("The machine's id"))
+                .description(Some(format!("The {name}")))
                 .schema(Some(ObjectBuilder::new().schema_type(Type::String)));
-            operation = operation.parameter(id);
+            operation = operation.parameter(parameter);
         }
         doc.paths.add_path_operation(path, vec![method], operation);
     }
     // What the stack answers any request with, and a request no route takes.
     let stack = ErrorResponses::envelope(&layers.envelope)
+        .layer(&layers.readiness)
         .layer(&layers.url)
         .layer(&layers.limit)
         .layer(&layers.timeout);
@@ -364,6 +567,29 @@ fn openapi(layers: &Layers, auth: &AuthTokenLayer<BoxValidator>) -> OpenApi {
         .error(ErrorKind::ResourceNotFound)
         .apply_to(&mut doc, "/api/machines/{id}/spec", &Method::PUT);
     handler()
+        .extractor::<OData<10_000>>()
+        .extractor::<Query<ListParams>>()
+        .error(ErrorKind::UnknownParameter)
+        .apply_to(&mut doc, "/api/machines", &Method::GET);
+    for (path, kind) in [
+        ("/api/files/{hash}", ErrorKind::InvalidHashValue),
+        ("/api/ips/{ip}/stats", ErrorKind::InvalidIpAddress),
+        ("/api/domains/{domain}/stats", ErrorKind::InvalidDomainName),
+    ] {
+        handler()
+            .extractor::<Path<String>>()
+            .error(kind)
+            .apply_to(&mut doc, path, &Method::GET);
+    }
+    handler()
+        .extractor::<Json<Import>>()
+        .error(ErrorKind::MaximumBatchSizeExceeded)
+        .apply_to(&mut doc, "/api/indicators/import", &Method::POST);
+    handler()
+        .layer(&accounts())
+        .extractor::<Path<String>>()
+        .apply_to(&mut doc, "/api/customers/{account}/machines", &Method::GET);
+    handler()
         .error(ErrorKind::UpstreamInvalidCredentials)
         .apply_to(&mut doc, "/api/upstream/credentials", &Method::GET);
     handler().error(ErrorKind::UpstreamQueryInvalid).apply_to(
@@ -380,16 +606,19 @@ pub fn app(format: Arc<dyn Format>) -> Router {
         format,
         AuthTokenLayer::bearer(BoxValidator::new(tokens())),
         None,
+        Readiness::ready(),
     )
 }
 
 /// The demo application with the tokens checked by `auth` (static tokens, JWTs): the same
 /// stack and scope rules as [`app`].
-/// With `quota`, each principal's requests to the `/api` routes are counted.
+/// With `quota`, each principal's requests to the `/api` routes are counted; until `readiness`
+/// is on, every request is answered `InitializationFailure` (QRadar's 550).
 pub fn app_with(
     format: Arc<dyn Format>,
     auth: AuthTokenLayer<BoxValidator>,
     quota: Option<QuotaLayer>,
+    readiness: Readiness,
 ) -> Router {
     let grpc = grpc(auth.clone());
     let auth = scopes(auth);
@@ -410,7 +639,7 @@ pub fn app_with(
         }
     }
     .merge(grpc);
-    stack(format, api, &auth)
+    stack(format, api, &auth, readiness)
 }
 
 /// The gRPC health service, its calls (`POST`s) needing the `read` scope.
@@ -534,6 +763,8 @@ struct Args {
     jwt: Option<(Option<String>, String, String)>,
     /// `--quota N/s|min|h`: requests per principal on the `/api` routes.
     quota: Option<QuotaLayer>,
+    /// `--initializing SECONDS`: how long the demo answers `InitializationFailure` first.
+    initializing: Option<u64>,
 }
 
 /// Why the demo does not start: `--help` (printed to stdout, exit 0) or a usage error (stderr,
@@ -555,6 +786,7 @@ fn args() -> Result<Args, Exit> {
         format: "defender".to_owned(),
         jwt: None,
         quota: None,
+        initializing: None,
     };
     let mut jwt: [Option<String>; 3] = Default::default();
     let mut redis_url = None;
@@ -595,12 +827,17 @@ fn args() -> Result<Args, Exit> {
                 parsed.quota = Some(quota.ok_or(format!("--quota {v}: expected N/s, N/min or N/h"))?);
             }
             "--redis-url" => redis_url = Some(value()?),
+            "--initializing" => {
+                let v = value()?;
+                let seconds = v.parse().map_err(|_| format!("--initializing {v}: expected seconds"))?;
+                parsed.initializing = Some(seconds);
+            }
             "--jwks-url" => jwt[0] = Some(value()?),
             "--issuer" => jwt[1] = Some(value()?),
             "--audience" => jwt[2] = Some(value()?),
             "-h" | "--help" => {
                 return Err(Exit::Help(format!(
-                    "usage: demo [--addr HOST:PORT] [--format {}] [--quota N/s|min|h [--redis-url URL]] [--issuer ISS --audience AUD [--jwks-url URL]]",
+                    "usage: demo [--addr HOST:PORT] [--format {}] [--quota N/s|min|h [--redis-url URL]] [--initializing SECONDS] [--issuer ISS --audience AUD [--jwks-url URL]]",
                     FORMATS.join("|")
                 )))
             }
@@ -683,6 +920,17 @@ async fn main() -> std::io::Result<()> {
     if let Some(quota) = &args.quota {
         println!("{quota:?}");
     }
+    // Off for `--initializing SECONDS`, then on.
+    let readiness = Readiness::ready();
+    if let Some(seconds) = args.initializing {
+        readiness.set_ready(false);
+        println!("initializing for {seconds} s: requests are answered InitializationFailure (550 in QRadar's format, 503 in the others) until then");
+        let switch = readiness.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(seconds)).await;
+            switch.set_ready(true);
+        });
+    }
     #[cfg(feature = "jwt")]
     if let (Some((url, issuer, audience)), Some(validator)) = (&args.jwt, jwks) {
         let keys = url
@@ -691,7 +939,8 @@ async fn main() -> std::io::Result<()> {
         println!("bearer tokens are JWTs signed by a key of {keys}, iss {issuer}, aud {audience}");
         println!("try:\n  curl -i {base}/api/machines/1 -H \"Authorization: Bearer $TOKEN\"");
         let format = format(&args.format).expect("checked in args()");
-        let app = app_with(format, AuthTokenLayer::bearer_async(validator), args.quota);
+        let auth = AuthTokenLayer::bearer_async(validator);
+        let app = app_with(format, auth, args.quota, readiness);
         return serve_app(listener, app, HEADER_READ_TIMEOUT, async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -717,20 +966,15 @@ async fn main() -> std::io::Result<()> {
     println!("  curl -i {base}/api/upstream/credentials -H 'Authorization: Bearer read-token'");
     println!("  curl -i {base}/api/panic -H 'Authorization: Bearer read-token'");
     println!("  curl -i '{base}/api/machines/%zz' -H 'Authorization: Bearer read-token'");
+    println!("  curl -i {base}/api/machines/1/ -H 'Authorization: Bearer read-token'");
+    println!("  curl -i {base}/api/files/xyz -H 'Authorization: Bearer read-token'");
+    println!("  curl -i '{base}/api/machines?$top=abc' -H 'Authorization: Bearer read-token'");
+    println!("  curl -i {base}/api/customers/0002/machines -H 'Authorization: Bearer read-token'");
     println!("Ctrl-C stops it.");
     let format = format(&args.format).expect("checked in args()");
-    if let Some(quota) = args.quota {
-        let app = app_with(
-            format,
-            AuthTokenLayer::bearer(BoxValidator::new(tokens())),
-            Some(quota),
-        );
-        return serve_app(listener, app, HEADER_READ_TIMEOUT, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await;
-    }
-    serve(listener, format, async {
+    let auth = AuthTokenLayer::bearer(BoxValidator::new(tokens()));
+    let app = app_with(format, auth, args.quota, readiness);
+    serve_app(listener, app, HEADER_READ_TIMEOUT, async {
         let _ = tokio::signal::ctrl_c().await;
         println!("shutting down");
     })

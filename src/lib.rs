@@ -93,6 +93,7 @@ macro_rules! inner_service_accessors {
     };
 }
 
+pub mod account;
 pub mod auth;
 pub mod body;
 pub mod check;
@@ -109,11 +110,13 @@ mod media;
 pub mod openapi;
 pub mod prelude;
 pub mod quota;
+pub mod readiness;
 mod request_id;
 pub mod route_hints;
 pub mod url_encoding;
 pub mod values;
 
+pub use account::AccountLayer;
 pub use auth::{
     AsyncTokenValidator, AuthTokenLayer, Principal, Scheme, StaticTokens, TokenError,
     TokenValidator,
@@ -124,6 +127,7 @@ pub use error::{ApiError, Code, ErrorKind, FieldViolation};
 pub use format::Format;
 pub use limit::BodyLimitLayer;
 pub use quota::QuotaLayer;
+pub use readiness::Readiness;
 pub use route_hints::RouteHints;
 pub use url_encoding::UrlEncodingLayer;
 

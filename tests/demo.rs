@@ -150,9 +150,14 @@ impl Demo {
         method: Method,
         path: &str,
         headers: &[(&str, &str)],
-        body: &'static str,
+        body: &str,
     ) -> Reply {
-        let what = format!("{} {method} {path} {headers:?} {body:?}", self.name);
+        // A long body is named by its length.
+        let shown = match body.len() {
+            0..=200 => format!("{body:?}"),
+            n => format!("<{n} bytes>"),
+        };
+        let what = format!("{} {method} {path} {headers:?} {shown}", self.name);
         let mut request = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
@@ -164,7 +169,7 @@ impl Demo {
             request = request.header(*name, *value);
         }
         let request = request
-            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
             .unwrap_or_else(|e| panic!("{what}: cannot build the request: {e}"));
         let response = tokio::time::timeout(REQUEST_TIMEOUT, self.client.request(request))
             .await
@@ -202,7 +207,7 @@ impl Demo {
     }
 
     /// `POST path` with a token and a JSON body (`Content-Type: application/json`).
-    async fn post_json(&self, path: &str, token: &str, body: &'static str) -> Reply {
+    async fn post_json(&self, path: &str, token: &str, body: &str) -> Reply {
         let auth = format!("Bearer {token}");
         self.send(
             Method::POST,
@@ -331,8 +336,13 @@ impl Demo {
                     json["description"].as_str().is_some_and(|d| !d.is_empty()),
                     "{what}: description in {json}"
                 );
-                // 419 has no reason phrase of its own: QRadar's name for it.
-                let reason = (status == 419).then_some("Missing Arguments");
+                // 419, 420 and 550 have no reason phrase of their own: QRadar's names for them.
+                let reason = match status {
+                    419 => Some("Missing Arguments"),
+                    420 => Some("Invalid Arguments"),
+                    550 => Some("Initialization Failure"),
+                    _ => None,
+                };
                 assert_eq!(
                     reply.reason.as_deref(),
                     reason,
@@ -431,7 +441,18 @@ impl Demo {
 fn spec_status(format: &str, kind: ErrorKind) -> u16 {
     use ErrorKind as K;
     let standard = match kind {
-        K::MissingParameter | K::InvalidRequestBody | K::InvalidUrl => 400,
+        K::MissingParameter
+        | K::InvalidRequestBody
+        | K::InvalidUrl
+        | K::InvalidHashValue
+        | K::InvalidIpAddress
+        | K::InvalidDomainName
+        | K::MaximumBatchSizeExceeded
+        | K::ODataError
+        | K::UnknownParameter
+        | K::InvalidCustomerId
+        | K::InactiveCustomer => 400,
+        K::InitializationFailure => 503,
         K::Unauthorized | K::TokenExpired => 401,
         K::InsufficientScope => 403,
         K::NotFound | K::ResourceNotFound | K::InvalidCase => 404,
@@ -446,6 +467,17 @@ fn spec_status(format: &str, kind: ErrorKind) -> u16 {
     };
     match (format, kind) {
         ("qradar", K::MissingParameter) => 419,
+        ("qradar", K::UnknownParameter) => 420,
+        ("qradar", K::InitializationFailure) => 550,
+        (
+            "msi",
+            K::InvalidHashValue
+            | K::InvalidIpAddress
+            | K::InvalidDomainName
+            | K::MaximumBatchSizeExceeded
+            | K::ODataError
+            | K::UnknownParameter,
+        ) => 422,
         ("msi", K::UpstreamTimeout | K::UpstreamInvalidCredentials | K::UpstreamQueryInvalid) => {
             427
         }
@@ -476,6 +508,15 @@ fn defender_code(kind: ErrorKind) -> &'static str {
         K::PayloadTooLarge => "PayloadTooLarge",
         K::UriTooLong => "UriTooLong",
         K::MethodNotAllowed => "MethodNotAllowed",
+        K::UnknownParameter => "InvalidInput",
+        K::InitializationFailure => "ServiceUnavailable",
+        K::InvalidHashValue
+        | K::InvalidIpAddress
+        | K::InvalidDomainName
+        | K::MaximumBatchSizeExceeded
+        | K::ODataError
+        | K::InvalidCustomerId
+        | K::InactiveCustomer => kind.name(),
         K::UpstreamTimeout => "UpstreamTimeout",
         K::UpstreamInvalidCredentials => "UpstreamInvalidCredentials",
         K::UpstreamQueryInvalid => "UpstreamQueryInvalid",
@@ -513,6 +554,8 @@ fn qradar_http_message(kind: ErrorKind, status: u16) -> &'static str {
         414 => "The request URI is longer than the server is willing to interpret.",
         415 => "The requested resource does not support the media type provided.",
         419 => "The requested resource is missing required arguments.",
+        420 => "The requested resource does not support one or more of the given parameters.",
+        550 => "A failure occurred during initialization of services. API will be unavailable.",
         500 => "Unexpected internal server error.",
         502 => "Invalid response received when acting as a proxy or gateway.",
         504 => "Did not receive a timely response from upstream server while acting as a gateway or proxy.",
@@ -538,7 +581,16 @@ fn google_status(kind: ErrorKind) -> &'static str {
         | K::InvalidRequestBody
         | K::InvalidUrl
         | K::UriTooLong
-        | K::UnsupportedMediaType => "INVALID_ARGUMENT",
+        | K::UnsupportedMediaType
+        | K::InvalidHashValue
+        | K::InvalidIpAddress
+        | K::InvalidDomainName
+        | K::MaximumBatchSizeExceeded
+        | K::ODataError
+        | K::UnknownParameter
+        | K::InvalidCustomerId => "INVALID_ARGUMENT",
+        K::InactiveCustomer => "FAILED_PRECONDITION",
+        K::InitializationFailure => "UNAVAILABLE",
         K::Unauthorized | K::TokenExpired => "UNAUTHENTICATED",
         K::InsufficientScope => "PERMISSION_DENIED",
         K::PayloadTooLarge => "RESOURCE_EXHAUSTED",
@@ -1040,12 +1092,101 @@ async fn a_trailing_slash_or_a_wrong_case_names_the_route_meant() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_values_answer_the_seeds_codes_and_words() {
+    each_format(|demo| async move {
+        let cases = [
+            ("/api/files/xyz", ErrorKind::InvalidHashValue, "Hash value xyz is invalid."),
+            (
+                "/api/ips/999.1.1.1/stats",
+                ErrorKind::InvalidIpAddress,
+                "IP address 999.1.1.1 is invalid.",
+            ),
+            (
+                "/api/domains/-bad-/stats",
+                ErrorKind::InvalidDomainName,
+                "Domain name -bad- is invalid.",
+            ),
+            (
+                "/api/machines?$top=abc",
+                ErrorKind::ODataError,
+                "Invalid OData URI query: $top must be a whole number.",
+            ),
+            (
+                "/api/machines?$top=10001",
+                ErrorKind::ODataError,
+                "Invalid OData URI query: $top must be at most 10000.",
+            ),
+            (
+                "/api/machines?$foo=1",
+                ErrorKind::ODataError,
+                "Invalid OData URI query: $foo is not a supported query option.",
+            ),
+            (
+                "/api/machines?page=2",
+                ErrorKind::UnknownParameter,
+                "Invalid input page: unknown field, expected \"$top\", \"$skip\", \"$filter\", \"$select\", \"$orderby\", \"$expand\" or \"$count\".",
+            ),
+            (
+                "/api/customers/0002/machines",
+                ErrorKind::InvalidCustomerId,
+                "Invalid Customer ID Value: account 0002 is not the token's account.",
+            ),
+        ];
+        for (path, kind, message) in cases {
+            let reply = demo.get(path, Some("read-token")).await;
+            let error = demo.error(&reply, kind);
+            assert_eq!(error.message(), message, "{}", reply.what);
+        }
+        // A deleted account is reported as such, in the format's words when it has its own.
+        let reply = demo.get("/api/customers/0099/machines", Some("read-token")).await;
+        let error = demo.error(&reply, ErrorKind::InactiveCustomer);
+        assert_eq!(
+            error.message(),
+            "Cannot update or retrieve information of a deleted customer.",
+            "{}",
+            reply.what
+        );
+        // 501 indicators; 500 pass.
+        let indicator = r#"{"indicatorValue":"44d88612fea8a8f36de82e1278abb02f","indicatorType":"FileMd5","action":"Alert"}"#;
+        let batch = |n: usize| format!(r#"{{"Indicators":[{}]}}"#, vec![indicator; n].join(","));
+        let reply = demo
+            .post_json("/api/indicators/import", "write-token", &batch(501))
+            .await;
+        let error = demo.error(&reply, ErrorKind::MaximumBatchSizeExceeded);
+        assert_eq!(
+            error.message(),
+            "Maximum batch size exceeded. Received: 501, allowed: 500."
+        );
+        let reply = demo
+            .post_json("/api/indicators/import", "write-token", &batch(500))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.what);
+        assert_eq!(reply.json(), json!({"imported": 500}));
+        // Good values pass.
+        for path in [
+            "/api/files/44d88612fea8a8f36de82e1278abb02f",
+            "/api/ips/192.0.2.1/stats",
+            "/api/domains/example.com/stats",
+            "/api/machines?$top=2&$skip=1",
+            "/api/customers/0001/machines",
+        ] {
+            let reply = demo.get(path, Some("read-token")).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.what);
+        }
+        let reply = demo.get("/api/machines?$top=2&$skip=1", Some("read-token")).await;
+        assert_eq!(reply.json()[0]["id"], "2");
+        assert_eq!(reply.json().as_array().map(Vec::len), Some(2));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsupported_method_is_method_not_allowed_with_allow() {
     each_format(|demo| async move {
         let cases: [(Method, &str, &[&str]); 4] = [
             (Method::PUT, "/api/machines/1", &["GET", "DELETE"]),
             (Method::PATCH, "/api/machines/1", &["GET", "DELETE"]),
-            (Method::GET, "/api/machines", &["POST"]),
+            (Method::PUT, "/api/machines", &["GET", "POST"]),
             (Method::DELETE, "/healthz", &["GET"]),
         ];
         for (method, path, allowed) in cases {
@@ -1385,7 +1526,7 @@ async fn a_connection_that_stalls_in_its_headers_is_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_demo_servers_share_a_quota_through_redis() {
     use tower_envelope::auth::{AuthTokenLayer, BoxValidator};
-    use tower_envelope::QuotaLayer;
+    use tower_envelope::{QuotaLayer, Readiness};
 
     let redis = redis_server::RedisServer::start();
     let mut bases = Vec::new();
@@ -1395,7 +1536,8 @@ async fn two_demo_servers_share_a_quota_through_redis() {
         bases.push(format!("http://{}", listener.local_addr().unwrap()));
         let quota = QuotaLayer::per_minute(20).redis(redis.url()).unwrap();
         let auth = AuthTokenLayer::bearer(BoxValidator::new(demo::tokens()));
-        let app = demo::app_with(demo::format("defender").unwrap(), auth, Some(quota));
+        let format = demo::format("defender").unwrap();
+        let app = demo::app_with(format, auth, Some(quota), Readiness::ready());
         let (stop, stopped) = oneshot::channel::<()>();
         stops.push(stop);
         tokio::spawn(demo::serve_app(listener, app, REQUEST_TIMEOUT, async {
@@ -1453,5 +1595,52 @@ async fn two_demo_servers_share_a_quota_through_redis() {
     assert_eq!(admitted, 20, "another token, its own quota");
     for stop in stops {
         let _ = stop.send(());
+    }
+}
+
+/// Until the readiness switch is on, every request is answered `InitializationFailure`: QRadar's
+/// 550 "Initialization Failure", 503 in the other formats, with `Retry-After`; then it passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_initializing_demo_answers_initialization_failure() {
+    use tower_envelope::auth::{AuthTokenLayer, BoxValidator};
+    use tower_envelope::Readiness;
+
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    for name in demo::FORMATS {
+        let format = demo::format(name).unwrap();
+        let readiness = Readiness::new();
+        let auth = AuthTokenLayer::bearer(BoxValidator::new(demo::tokens()));
+        let app = demo::app_with(Arc::clone(&format), auth, None, readiness.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/healthz", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(demo::serve_app(listener, app, REQUEST_TIMEOUT, async {
+            let _ = stopped.await;
+        }));
+        let response = client.get(url.parse().unwrap()).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let expected = if name == "qradar" { 550 } else { 503 };
+        assert_eq!(parts.status.as_u16(), expected, "{name}");
+        assert_eq!(parts.headers["retry-after"], "1", "{name}");
+        let reason = parts.extensions.get::<hyper::ext::ReasonPhrase>();
+        let reason = reason.map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned());
+        let expected_reason = (name == "qradar").then(|| "Initialization Failure".to_owned());
+        assert_eq!(reason, expected_reason, "{name}");
+        let content_type = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = body.collect().await.unwrap().to_bytes();
+        let error = format
+            .parse(parts.status, content_type.as_deref(), &body)
+            .unwrap();
+        assert_eq!(error.kind(), ErrorKind::InitializationFailure, "{name}");
+
+        readiness.set_ready(true);
+        let response = client.get(url.parse().unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{name}");
+        let _ = stop.send(());
+        let _ = server.await;
     }
 }

@@ -10,10 +10,11 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use http::{Request, Response};
+use pin_project_lite::pin_project;
 
 use crate::body::tagged_response;
 use crate::body::ResponseBody;
@@ -138,5 +139,65 @@ impl fmt::Debug for Rejection {
         f.debug_struct("Rejection")
             .field("error", &self.error)
             .finish_non_exhaustive()
+    }
+}
+
+/// A check's answer that comes from a future of its own (a store, a lookup): it resolves to
+/// the extensions the passing request gains, or to the refusal, built from the request's
+/// headers once the request is back in hand.
+pub struct Deferred {
+    decision: Decision,
+}
+
+type Decision = Pin<Box<dyn Future<Output = Result<http::Extensions, Refuse>> + Send>>;
+
+/// Builds a refusal from the request's headers.
+pub(crate) type Refuse = Box<dyn FnOnce(&http::HeaderMap) -> Rejection + Send>;
+
+impl Deferred {
+    /// The answer `decision` gives.
+    pub(crate) fn new(
+        decision: impl Future<Output = Result<http::Extensions, Refuse>> + Send + 'static,
+    ) -> Self {
+        Self {
+            decision: Box::pin(decision),
+        }
+    }
+}
+
+impl<S: Clone, B> Start<S, B, B> for Deferred {
+    type Wait = Deciding<S, B>;
+
+    fn start(self, request: Request<B>, inner: &mut S) -> Self::Wait {
+        Deciding {
+            decision: self.decision,
+            parked: Some((super::take_ready(inner), request)),
+        }
+    }
+}
+
+pin_project! {
+    /// The waiting future of a [`Deferred`] answer: the decision, with the request and the
+    /// ready inner service parked beside it.
+    pub struct Deciding<S, B> {
+        decision: Decision,
+        parked: Option<(S, Request<B>)>,
+    }
+}
+
+impl<S, B> Future for Deciding<S, B> {
+    type Output = Result<(S, Request<B>), Rejection>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let decision = ready!(this.decision.as_mut().poll(cx));
+        let (inner, mut request) = this.parked.take().expect("polled after completion");
+        Poll::Ready(match decision {
+            Ok(extensions) => {
+                request.extensions_mut().extend(extensions);
+                Ok((inner, request))
+            }
+            Err(refuse) => Err(refuse(request.headers())),
+        })
     }
 }

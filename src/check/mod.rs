@@ -58,7 +58,7 @@ use crate::body::ResponseBody;
 
 mod core;
 
-pub(crate) use self::core::{Check, Rejection, Start, Verdict};
+pub(crate) use self::core::{Check, Deferred, Refuse, Rejection, Start, Verdict};
 
 /// The service of every validator layer: runs the layer's check, then the inner service.
 ///

@@ -92,12 +92,12 @@ kinds! {
     InsufficientScope = FORBIDDEN, "insufficient_scope", "The token's scope does not allow this action.";
     /// A generic refusal (403).
     Forbidden = FORBIDDEN, "forbidden", "The action is not allowed.";
-    /// The account in the request URI is not the token's (403; EdgeCast's 400 "Invalid Customer
-    /// ID Value").
-    InvalidCustomerId = FORBIDDEN, "invalid_customer_id", "The account in the request URI is not the token's account.";
-    /// The account in the request URI is inactive or deleted (403; EdgeCast's 400
+    /// The account in the request URI is not the token's (400; EdgeCast's "Invalid Customer ID
+    /// Value").
+    InvalidCustomerId = BAD_REQUEST, "invalid_customer_id", "The account in the request URI is not the token's account.";
+    /// The account in the request URI is inactive or deleted (400; EdgeCast's
     /// "Inactive/Deleted Customer").
-    InactiveCustomer = FORBIDDEN, "inactive_customer", "Cannot update or retrieve information of a deleted customer.";
+    InactiveCustomer = BAD_REQUEST, "inactive_customer", "Cannot update or retrieve information of a deleted customer.";
     /// A feature the tenant has not enabled (403; Defender's `DisabledFeature`).
     DisabledFeature = FORBIDDEN, "disabled_feature", "Tenant feature is not enabled.";
     /// An operation that is not allowed, for a reason the message gives (403; Defender's

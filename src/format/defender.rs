@@ -12,8 +12,7 @@ use crate::error::{ApiError, Code, ErrorKind};
 ///
 /// - `code` is the explicit code, or the seed table's code for the kind (`MissingParameter` →
 ///   `MissingRequiredParameter`, `Internal` → `InternalServerError`, `TokenExpired` →
-///   `Unauthorized`, `InsufficientScope`, `InvalidCustomerId` and `InactiveCustomer` →
-///   `Forbidden`, `UnknownParameter` → `InvalidInput`, `InvalidCase` → `NotFound`,
+///   `Unauthorized`, `InsufficientScope` → `Forbidden`, `UnknownParameter` → `InvalidInput`, `InvalidCase` → `NotFound`,
 ///   `InitializationFailure` → `ServiceUnavailable`), or the kind's name (every other code of
 ///   the table, `InvalidHashValue` to `DisallowedOperation`, is a kind's name).
 /// - `target` is the request's correlation id, as in Defender.
@@ -55,7 +54,6 @@ impl Defender {
             ErrorKind::Internal => "InternalServerError",
             ErrorKind::UnknownParameter => "InvalidInput",
             ErrorKind::InvalidCase => "NotFound",
-            ErrorKind::InvalidCustomerId | ErrorKind::InactiveCustomer => "Forbidden",
             ErrorKind::InitializationFailure => "ServiceUnavailable",
             other => other.name(),
         }

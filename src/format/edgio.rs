@@ -19,7 +19,7 @@ const XMLNS: &str = "http://www.whitecdn.com/schemas/apiservices/";
 /// parameter, missing field, body not matching its `Content-Type`) answer 400; token failures
 /// (`Unauthorized`, `TokenExpired`, `InsufficientScope`) 401; `Forbidden` 403 ("Access Denied");
 /// `NotFound` 404 ("Endpoint not found"); `Internal` 500 ("Method Error"). The customer account
-/// in the URI answers 400: `InvalidCustomerId` ("Invalid Customer ID Value") and
+/// in the URI answers 400, as everywhere: `InvalidCustomerId` ("Invalid Customer ID Value") and
 /// `InactiveCustomer` ("Cannot update or retrieve information of a deleted customer."); a known
 /// endpoint in the wrong letter case 403 (`InvalidCase`, "Invalid Case").
 ///
@@ -109,8 +109,7 @@ impl Format for Edgio {
             ErrorKind::Unauthorized | ErrorKind::TokenExpired | ErrorKind::InsufficientScope => {
                 StatusCode::UNAUTHORIZED
             }
-            // EdgeCast lists the customer in the URI under 400, a URI's case under 403.
-            ErrorKind::InvalidCustomerId | ErrorKind::InactiveCustomer => StatusCode::BAD_REQUEST,
+            // EdgeCast lists a URI's letter case under 403.
             ErrorKind::InvalidCase => StatusCode::FORBIDDEN,
             k => k.status(),
         }

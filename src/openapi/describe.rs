@@ -262,6 +262,27 @@ impl DescribeErrors for crate::QuotaLayer {
     }
 }
 
+/// The customer in the URL: `InvalidCustomerId`, and `InactiveCustomer` with a lookup.
+impl DescribeErrors for crate::AccountLayer {
+    fn describe_errors(&self, _method: &Method, errors: &mut Errors) {
+        errors.error(ErrorKind::InvalidCustomerId);
+        if self.looks_up() {
+            errors.error(ErrorKind::InactiveCustomer);
+        }
+    }
+}
+
+/// A readiness switch: `InitializationFailure` with `Retry-After` until it is on.
+impl DescribeErrors for crate::Readiness {
+    fn describe_errors(&self, _method: &Method, errors: &mut Errors) {
+        errors.error_with_header(
+            ErrorKind::InitializationFailure,
+            "Retry-After",
+            "Seconds until the service may have initialized.",
+        );
+    }
+}
+
 /// `tower::timeout`: an inner service that takes too long is answered `UpstreamTimeout`.
 #[cfg(feature = "tower")]
 impl DescribeErrors for tower::timeout::TimeoutLayer {

@@ -97,10 +97,10 @@ mod meter;
 mod remote;
 
 use self::meter::Metered;
-#[cfg(feature = "redis")]
-use self::remote::Later;
 
 /// What a quota's check starts when its answer comes later: only a quota kept in Redis waits.
+#[cfg(feature = "redis")]
+type Later = crate::check::Deferred;
 #[cfg(not(feature = "redis"))]
 type Later = std::convert::Infallible;
 
@@ -568,9 +568,7 @@ impl<S: Clone, B> Check<S, B> for QuotaLayer {
         };
         #[cfg(feature = "redis")]
         if shared.remote.is_some() {
-            let key = key.into_owned();
-            let shared = Arc::clone(shared);
-            return Verdict::Wait(Later { shared, key });
+            return Verdict::Wait(remote::later(Arc::clone(shared), key.into_owned()));
         }
         match shared.local.admit(&key, &shared.settings.rules) {
             Ok(reset) if shared.metered() => Verdict::Pass(Some(meter::Granted {

@@ -1,20 +1,15 @@
 //! The Redis store (feature `redis`): one Lua script per request does the GCRA with Redis's
 //! own clock, so the instances of a fleet share each client's quota whatever their clocks say.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
-use http::Request;
-use pin_project_lite::pin_project;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
 use super::meter::Granted;
 use super::{Key, Refusal, Rules, Shared};
-use crate::check::{take_ready, Rejection, Start};
+use crate::check::{Deferred, Refuse};
 
 /// How long a request waits for Redis by default.
 pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
@@ -184,64 +179,28 @@ fn keys(name: &str, key: &Key<'_>) -> (String, String) {
 }
 
 /// The answer of a quota kept in Redis: counted there once the request is in hand.
-pub struct Later {
-    pub(super) shared: Arc<Shared>,
-    pub(super) key: Key<'static>,
-}
-
-type Decision =
-    Pin<Box<dyn Future<Output = (Key<'static>, Result<Option<(u64, u64)>, Refusal>)> + Send>>;
-
-pin_project! {
-    /// The waiting future of a quota kept in Redis.
-    pub struct Waiting<S, B> {
-        decision: Decision,
-        shared: Arc<Shared>,
-        parked: Option<(S, Request<B>)>,
-    }
-}
-
-impl<S: Clone, B> Start<S, B, B> for Later {
-    type Wait = Waiting<S, B>;
-
-    fn start(self, request: Request<B>, inner: &mut S) -> Self::Wait {
-        let Later { shared, key } = self;
-        let remote = Arc::clone(&shared);
-        let decision = Box::pin(async move {
-            let settings = &remote.settings;
-            let store = remote.remote.as_ref().expect("a quota kept in Redis");
-            let decision = store.admit(&key, &settings.name, &settings.rules).await;
-            (key, decision)
-        });
-        Waiting {
-            decision,
-            shared,
-            parked: Some((take_ready(inner), request)),
-        }
-    }
-}
-
-impl<S, B> Future for Waiting<S, B> {
-    type Output = Result<(S, Request<B>), Rejection>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let (key, decision) = ready!(this.decision.as_mut().poll(cx));
-        let (inner, mut request) = this.parked.take().expect("polled after completion");
-        match decision {
+pub(super) fn later(shared: Arc<Shared>, key: Key<'static>) -> Deferred {
+    Deferred::new(async move {
+        let settings = &shared.settings;
+        let store = shared.remote.as_ref().expect("a quota kept in Redis");
+        match store.admit(&key, &settings.name, &settings.rules).await {
             Ok(Some((reset, remaining))) => {
-                if this.shared.metered() {
+                let mut extensions = http::Extensions::new();
+                if shared.metered() {
                     let granted = Granted {
                         key,
                         remaining,
                         reset,
                     };
-                    request.extensions_mut().insert(granted);
+                    extensions.insert(granted);
                 }
-                Poll::Ready(Ok((inner, request)))
+                Ok(extensions)
             }
-            Ok(None) => Poll::Ready(Ok((inner, request))),
-            Err(refusal) => Poll::Ready(Err(this.shared.rejection(refusal, request.headers()))),
+            Ok(None) => Ok(http::Extensions::new()),
+            Err(refusal) => {
+                let refuse: Refuse = Box::new(move |headers| shared.rejection(refusal, headers));
+                Err(refuse)
+            }
         }
-    }
+    })
 }

@@ -31,9 +31,9 @@
 //!
 //! | kinds | gRPC code |
 //! |---|---|
-//! | `BadRequest`, `InvalidInput`, `MissingParameter`, `InvalidRequestBody`, `InvalidUrl`, `InvalidHashValue`, `InvalidDomainName`, `InvalidIpAddress`, `MaximumBatchSizeExceeded`, `ODataError`, `UnknownParameter`, `UriTooLong`, `UnsupportedMediaType`, `NotAcceptable`, `LengthRequired`, `UnprocessableEntity` | `INVALID_ARGUMENT` (3) |
+//! | `BadRequest`, `InvalidInput`, `MissingParameter`, `InvalidRequestBody`, `InvalidUrl`, `InvalidHashValue`, `InvalidDomainName`, `InvalidIpAddress`, `MaximumBatchSizeExceeded`, `ODataError`, `UnknownParameter`, `InvalidCustomerId`, `UriTooLong`, `UnsupportedMediaType`, `NotAcceptable`, `LengthRequired`, `UnprocessableEntity` | `INVALID_ARGUMENT` (3) |
 //! | `Unauthorized`, `TokenExpired` | `UNAUTHENTICATED` (16) |
-//! | `InsufficientScope`, `Forbidden`, `InvalidCustomerId`, `DisabledFeature`, `DisallowedOperation` | `PERMISSION_DENIED` (7) |
+//! | `InsufficientScope`, `Forbidden`, `DisabledFeature`, `DisallowedOperation` | `PERMISSION_DENIED` (7) |
 //! | `OsPlatformNotSupported`, `ClientVersionNotSupported`, `InactiveCustomer` | `FAILED_PRECONDITION` (9) |
 //! | `ResourceNotFound` | `NOT_FOUND` (5) |
 //! | `NotFound`, `InvalidCase`, `MethodNotAllowed`, `NotImplemented` | `UNIMPLEMENTED` (12) |
@@ -153,17 +153,16 @@ pub(crate) const fn code(kind: ErrorKind) -> GrpcCode {
         | K::MaximumBatchSizeExceeded
         | K::ODataError
         | K::UnknownParameter
+        | K::InvalidCustomerId
         | K::UriTooLong
         | K::UnsupportedMediaType
         | K::NotAcceptable
         | K::LengthRequired
         | K::UnprocessableEntity => GrpcCode::InvalidArgument,
         K::Unauthorized | K::TokenExpired => GrpcCode::Unauthenticated,
-        K::InsufficientScope
-        | K::Forbidden
-        | K::InvalidCustomerId
-        | K::DisabledFeature
-        | K::DisallowedOperation => GrpcCode::PermissionDenied,
+        K::InsufficientScope | K::Forbidden | K::DisabledFeature | K::DisallowedOperation => {
+            GrpcCode::PermissionDenied
+        }
         K::OsPlatformNotSupported | K::ClientVersionNotSupported | K::InactiveCustomer => {
             GrpcCode::FailedPrecondition
         }
