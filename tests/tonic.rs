@@ -601,3 +601,36 @@ const GOLDEN: &str = concat!(
     "b25nGgNtYXgaNQoqdHlwZS5nb29nbGVhcGlzLmNvbS9nb29nbGUucnBjLlJlcXVlc3RJbmZvEgcKBXJl",
     "cS0x",
 );
+
+/// The kinds added for the seeds' remaining rows, as a tonic client reads them: the code, the
+/// message, and `ErrorInfo.reason` naming the kind.
+#[tokio::test]
+async fn the_seed_kinds_as_grpc_statuses() {
+    use ErrorKind as K;
+    let table = [
+        (K::InvalidHashValue, Code::InvalidArgument),
+        (K::InvalidDomainName, Code::InvalidArgument),
+        (K::InvalidIpAddress, Code::InvalidArgument),
+        (K::MaximumBatchSizeExceeded, Code::InvalidArgument),
+        (K::ODataError, Code::InvalidArgument),
+        (K::UnknownParameter, Code::InvalidArgument),
+        (K::InvalidCustomerId, Code::InvalidArgument),
+        (K::OsPlatformNotSupported, Code::FailedPrecondition),
+        (K::ClientVersionNotSupported, Code::FailedPrecondition),
+        (K::InactiveCustomer, Code::FailedPrecondition),
+        (K::DisabledFeature, Code::PermissionDenied),
+        (K::DisallowedOperation, Code::PermissionDenied),
+        (K::InvalidCase, Code::Unimplemented),
+        (K::InitializationFailure, Code::Unavailable),
+    ];
+    for (kind, code) in table {
+        let headers = trailers_only(ApiError::new(kind, "the message"), "req-1", DOMAIN).await;
+        let status = tonic::Status::from_header_map(&headers).unwrap();
+        assert_eq!(status.code(), code, "{kind:?}");
+        assert_eq!(status.message(), "the message", "{kind:?}");
+        let details = status.get_error_details();
+        let info = details.error_info().unwrap();
+        assert_eq!(info.reason, kind.slug().to_ascii_uppercase(), "{kind:?}");
+        assert_eq!(info.domain, DOMAIN, "{kind:?}");
+    }
+}
