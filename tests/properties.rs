@@ -1084,3 +1084,79 @@ fn defender_envelope_translates_a_google_body() {
         String::from_utf8_lossy(&body)
     );
 }
+
+// ---- the seeds' values, OData options and route hints ----------------------------------------
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    /// A value parses, or is refused with its kind and the Defender wording, whatever the input;
+    /// a parsed value reads back as it was accepted.
+    #[test]
+    fn values_accept_or_refuse_in_their_words(input in "\\PC{0,80}|[0-9a-fA-F]{30,66}|[0-9.:]{0,40}") {
+        use std::str::FromStr;
+        use tower_envelope::values::{DomainName, FileHash, IpAddress, Url};
+        fn check<T: FromStr<Err = ApiError>>(input: &str, kind: ErrorKind, words: &str) {
+            if let Err(error) = input.parse::<T>() {
+                assert_eq!(error.kind(), kind, "{input:?}");
+                assert!(error.message().starts_with(words), "{input:?}: {}", error.message());
+                assert!(error.message().ends_with(" is invalid."), "{input:?}");
+            }
+        }
+        check::<FileHash>(&input, ErrorKind::InvalidHashValue, "Hash value ");
+        check::<DomainName>(&input, ErrorKind::InvalidDomainName, "Domain name ");
+        check::<IpAddress>(&input, ErrorKind::InvalidIpAddress, "IP address ");
+        check::<Url>(&input, ErrorKind::InvalidUrl, "URL ");
+        if let Ok(hash) = input.parse::<FileHash>() {
+            prop_assert_eq!(hash.as_str(), input.to_ascii_lowercase());
+        }
+        if let Ok(ip) = input.parse::<IpAddress>() {
+            prop_assert_eq!(ip.0, input.parse::<std::net::IpAddr>().unwrap());
+        }
+    }
+
+    /// OData options are read, or refused `ODataError` naming a `$` option of the query.
+    #[test]
+    fn odata_reads_or_names_the_option(
+        pairs in prop::collection::vec(("\\$?[a-z]{0,8}", "\\PC{0,12}"), 0..6)
+    ) {
+        use tower_envelope::extract::OData;
+        let query = pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.replace(['&', '=', '%', '+', '#'], "")))
+            .collect::<Vec<_>>()
+            .join("&");
+        match OData::<100>::from_query(&query) {
+            Ok(odata) => prop_assert!(odata.top.is_none_or(|top| top <= 100)),
+            Err(error) => {
+                prop_assert_eq!(error.kind(), ErrorKind::ODataError);
+                let target = error.target().unwrap_or_default();
+                prop_assert!(target.starts_with('$'), "{}", target);
+                prop_assert!(query.contains(target), "{} in {}", target, query);
+            }
+        }
+    }
+
+    /// A route hint names a route only for a path that matches it but for a trailing `/` or
+    /// letter case, and the route it names matches the path without regard to those.
+    #[test]
+    fn route_hints_name_only_a_near_miss(path in "(/[a-zA-Z0-9]{0,6}){0,4}/{0,2}") {
+        use tower_envelope::RouteHints;
+        let hints = RouteHints::new(["/api/machines/{id}", "/api/machines", "/healthz"]);
+        let error = hints.error(&path);
+        match error.target() {
+            Some(route) => {
+                prop_assert!(matches!(error.kind(), ErrorKind::NotFound | ErrorKind::InvalidCase));
+                prop_assert_eq!(
+                    route.to_ascii_lowercase(),
+                    path.trim_end_matches('/').to_ascii_lowercase()
+                );
+                prop_assert_ne!(route, path.as_str());
+            }
+            None => {
+                prop_assert_eq!(error.kind(), ErrorKind::NotFound);
+                prop_assert_eq!(error.message(), "");
+            }
+        }
+    }
+}
