@@ -70,8 +70,8 @@ struct Inner {
 }
 
 impl AccountLayer {
-    /// The account is the segment of `template` in braces (`/api/customers/{account}`); the
-    /// segments before it must match literally.
+    /// The account is the first segment of `template` in braces (`/api/customers/{account}`);
+    /// the segments before it must match literally, as sent.
     ///
     /// # Panics
     ///
@@ -114,9 +114,10 @@ impl AccountLayer {
     }
 
     /// Asks `lookup` whether the account in the URL is active; `false` answers
-    /// `InactiveCustomer`, whatever the token (a deleted account is reported as such), before
-    /// the account is compared with the token's. Called once per request whose path names an
-    /// account.
+    /// `InactiveCustomer`, whatever the token (a deleted account is reported as such, as
+    /// EdgeCast does), before the account is compared with the token's. Called once per
+    /// request whose path names an account, so any token holder learns whether an account is
+    /// deleted, and the lookup should be cheap (a cache) and bound its own time.
     pub fn active_when<F, Fut>(self, lookup: F) -> Self
     where
         F: Fn(String) -> Fut + Send + Sync + 'static,
@@ -132,15 +133,21 @@ impl AccountLayer {
         self.inner.lookup.is_some()
     }
 
-    /// The account segment of `path`, when `path` starts with the template.
-    fn account<'p>(&self, path: &'p str) -> Option<&'p str> {
+    /// The account segment of `path`, percent-decoded, when `path` starts with the template
+    /// (compared as sent, as a router matches it). A segment that does not decode to UTF-8 is
+    /// no account anyone holds: it is kept as sent, and compared as such.
+    fn account<'p>(&self, path: &'p str) -> Option<Cow<'p, str>> {
         let mut segments = path.split('/').skip(1);
         for expected in &self.inner.prefix {
             let segment = segments.next()?;
             match expected {
                 Some(literal) if **literal != *segment => return None,
                 Some(_) => {}
-                None => return Some(segment).filter(|s| !s.is_empty()),
+                None if segment.is_empty() => return None,
+                None => {
+                    let decoded = percent_encoding::percent_decode_str(segment).decode_utf8();
+                    return Some(decoded.unwrap_or(Cow::Borrowed(segment)));
+                }
             }
         }
         None
@@ -168,16 +175,16 @@ impl<S: Clone, B> Check<S, B> for AccountLayer {
             return Verdict::Pass(());
         };
         let own: Option<String> = principal.claim(&self.inner.claim);
-        let bound = own.as_deref() == Some(account);
+        let bound = own.as_deref() == Some(&*account);
         let Some(lookup) = &self.inner.lookup else {
             return match bound {
                 true => Verdict::Pass(()),
-                false => Verdict::Reject(Rejection::new(not_bound(account), request.headers())),
+                false => Verdict::Reject(Rejection::new(not_bound(&account), request.headers())),
             };
         };
         // The account's state first: a deleted account is reported as such.
-        let active = lookup(account.to_owned());
-        let account = account.to_owned();
+        let account = account.into_owned();
+        let active = lookup(account.clone());
         Verdict::Wait(Deferred::new(async move {
             let error = if !active.await {
                 ApiError::from_kind(ErrorKind::InactiveCustomer)
@@ -221,10 +228,21 @@ mod tests {
     #[test]
     fn finds_the_account_segment() {
         let layer = AccountLayer::new("/api/customers/{account}/machines");
-        assert_eq!(layer.account("/api/customers/0001/machines"), Some("0001"));
-        assert_eq!(layer.account("/api/customers/0001"), Some("0001"));
+        assert_eq!(
+            layer.account("/api/customers/0001/machines").as_deref(),
+            Some("0001")
+        );
+        assert_eq!(
+            layer.account("/api/customers/0001").as_deref(),
+            Some("0001")
+        );
         assert_eq!(layer.account("/api/customers/"), None);
         assert_eq!(layer.account("/api/other/0001"), None);
         assert_eq!(layer.account("/api"), None);
+        assert_eq!(
+            layer.account("/api/customers/a%20b").as_deref(),
+            Some("a b")
+        );
+        assert_eq!(layer.account("/api/customers/%FF").as_deref(), Some("%FF"));
     }
 }

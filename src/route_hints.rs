@@ -98,13 +98,25 @@ impl RouteHints {
     /// (or matches one exactly).
     fn hint(&self, path: &str) -> Option<(bool, String)> {
         let trimmed = path.trim_end_matches('/');
-        let slash = trimmed.len() < path.len();
+        // `/` itself ends with no slash too many.
+        let slash = trimmed.len() < path.len() && path.len() > 1;
         let segments: Vec<&str> = trimmed.split('/').skip(1).collect();
         let mut found: Option<(bool, String)> = None;
         for route in self.routes.iter() {
-            let Some((case, meant)) = meant(route, &segments) else {
+            let Some((case, mut meant)) = meant(route, &segments) else {
                 continue;
             };
+            if matches!(route.last(), Some(Segment::Rest)) {
+                // A wildcard takes a trailing `/` as part of what it matches: only the case
+                // can be off.
+                if slash {
+                    meant.push('/');
+                }
+                if case {
+                    found.get_or_insert((true, meant));
+                }
+                continue;
+            }
             if !case {
                 // A route the path matches but for the slash: the best hint there is.
                 return slash.then_some((false, meant));
@@ -137,9 +149,11 @@ fn meant(route: &[Segment], segments: &[&str]) -> Option<(bool, String)> {
     for (i, segment) in route.iter().enumerate() {
         match segment {
             Segment::Rest => {
-                for rest in segments.get(i..).unwrap_or_default() {
+                // As axum's `{*rest}`: at least one segment.
+                let rest = segments.get(i..).filter(|rest| !rest.is_empty())?;
+                for segment in rest {
                     path.push('/');
-                    path.push_str(rest);
+                    path.push_str(segment);
                 }
                 return Some((case, path));
             }
@@ -218,12 +232,20 @@ mod tests {
         );
         assert_eq!(hint("/HEALTHZ"), Some((true, "/healthz".into())));
         assert_eq!(hint("/FILES/a/B"), Some((true, "/files/a/B".into())));
+        assert_eq!(hint("/FILES/a/"), Some((true, "/files/a/".into())));
+        // A wildcard needs a segment; what it matches is no near miss.
+        assert_eq!(hint("/files/"), None);
+        assert_eq!(hint("/FILES"), None);
+        assert_eq!(hint("/files/a/"), None);
         // Exact matches, and paths like no route: no hint.
         assert_eq!(hint("/api/machines/1"), None);
         assert_eq!(hint("/api/machines/1/disks"), None);
         assert_eq!(hint("/api"), None);
         assert_eq!(hint("/"), None);
         assert_eq!(hint(""), None);
+        let root = RouteHints::new(["/"]);
+        assert_eq!(root.hint("/"), None);
+        assert_eq!(root.hint("//"), Some((false, "/".into())));
     }
 
     #[test]

@@ -59,10 +59,11 @@ impl<const MAX_TOP: u64> OData<MAX_TOP> {
             }
             seen.push(name.clone().into_owned());
             let list = || {
-                value
+                let items = value
                     .split(',')
-                    .map(|item| item.trim().to_owned())
-                    .collect()
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty());
+                items.map(str::to_owned).collect()
             };
             match &*name {
                 "$top" => {
@@ -145,6 +146,9 @@ mod tests {
         assert_eq!(odata.expand, ["disks"]);
         assert_eq!(odata.count, Some(true));
         assert_eq!(OData::<100>::from_query("").unwrap(), OData::default());
+        let empty = OData::<100>::from_query("$select=&$expand=a,,b").unwrap();
+        assert!(empty.select.is_empty());
+        assert_eq!(empty.expand, ["a", "b"]);
     }
 
     #[test]

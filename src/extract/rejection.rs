@@ -268,14 +268,10 @@ where
         }
         // A value of `crate::values` says what it is in its own words and kind.
         Problem::Other(text) => match crate::values::kind_of_message(text) {
-            Some(kind) => error(
-                kind,
-                text.to_owned(),
-                source,
-                path,
-                text.to_owned(),
-                "invalid",
-            ),
+            Some(kind) => {
+                let text = echo(text).into_owned();
+                error(kind, text.clone(), source, path, text, "invalid")
+            }
             None => invalid(source, path, "invalid", &echo(text.trim_end_matches('.'))),
         },
     }
