@@ -22,6 +22,10 @@
 //! The counts live in this process, one entry per client: at most
 //! [`QuotaLayer::max_clients`] (default [`DEFAULT_MAX_CLIENTS`]); when the table is full, the
 //! clients whose quota has refilled go first, then any. Clones of a layer share the counts.
+//! A quota per route or method is a layer of its own in that method router's `route_layer`
+//! (named apart with [`QuotaLayer::name`]), or one layer keyed by route and client with
+//! [`QuotaLayer::key_by`]; a tenant's or a client id's quota is a `key_by` reading the
+//! [`Principal`]'s claims.
 //! With the feature `redis`, [`QuotaLayer::redis`] keeps them in Redis instead, shared by every
 //! instance of a fleet: one Lua script per request, on Redis's clock, each request waiting at
 //! most [`QuotaLayer::redis_timeout`] (50 ms) before it passes uncounted (or, with
