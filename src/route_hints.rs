@@ -213,36 +213,31 @@ mod tests {
     #[test]
     fn names_the_route_meant() {
         let hints = hints();
-        let hint = |path| hints.hint(path);
-        assert_eq!(
-            hint("/api/machines/1/"),
-            Some((false, "/api/machines/1".into()))
-        );
-        assert_eq!(
-            hint("/api/machines//"),
-            Some((false, "/api/machines".into()))
-        );
-        assert_eq!(
-            hint("/API/machines/1"),
-            Some((true, "/api/machines/1".into()))
-        );
-        assert_eq!(
-            hint("/Api/Machines/7/"),
-            Some((true, "/api/machines/7".into()))
-        );
-        assert_eq!(hint("/HEALTHZ"), Some((true, "/healthz".into())));
-        assert_eq!(hint("/FILES/a/B"), Some((true, "/files/a/B".into())));
-        assert_eq!(hint("/FILES/a/"), Some((true, "/files/a/".into())));
-        // A wildcard needs a segment; what it matches is no near miss.
-        assert_eq!(hint("/files/"), None);
-        assert_eq!(hint("/FILES"), None);
-        assert_eq!(hint("/files/a/"), None);
-        // Exact matches, and paths like no route: no hint.
-        assert_eq!(hint("/api/machines/1"), None);
-        assert_eq!(hint("/api/machines/1/disks"), None);
-        assert_eq!(hint("/api"), None);
-        assert_eq!(hint("/"), None);
-        assert_eq!(hint(""), None);
+        // (path, whether the case is off, the route meant); `None`: no hint.
+        let cases: [(&str, Option<(bool, &str)>); 16] = [
+            ("/api/machines/1/", Some((false, "/api/machines/1"))),
+            ("/api/machines//", Some((false, "/api/machines"))),
+            ("/API/machines/1", Some((true, "/api/machines/1"))),
+            ("/Api/Machines/7/", Some((true, "/api/machines/7"))),
+            ("/HEALTHZ", Some((true, "/healthz"))),
+            ("/FILES/a/B", Some((true, "/files/a/B"))),
+            ("/FILES/a/", Some((true, "/files/a/"))),
+            // A wildcard needs a segment; what it matches is no near miss.
+            ("/files/", None),
+            ("/FILES", None),
+            ("/files/a/", None),
+            // Exact matches, and paths like no route: no hint.
+            ("/api/machines/1", None),
+            ("/api/machines/1/disks", None),
+            ("/api", None),
+            ("/", None),
+            ("", None),
+            ("/nothing/", None),
+        ];
+        for (path, expected) in cases {
+            let expected = expected.map(|(case, route)| (case, route.to_owned()));
+            assert_eq!(hints.hint(path), expected, "{path:?}");
+        }
         let root = RouteHints::new(["/"]);
         assert_eq!(root.hint("/"), None);
         assert_eq!(root.hint("//"), Some((false, "/".into())));

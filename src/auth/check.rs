@@ -6,15 +6,13 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
 
 use http::Request;
-use pin_project_lite::pin_project;
 
 use super::{
     AsyncTokenValidator, AuthTokenLayer, Config, Denial, Principal, TokenError, TokenValidator,
 };
-use crate::check::{take_ready, Check, Rejection, Start, Verdict};
+use crate::check::{Check, Deferred, Refuse, Verdict};
 
 /// A validation that answers later.
 type Validation = Pin<Box<dyn Future<Output = Result<Principal, TokenError>> + Send>>;
@@ -147,9 +145,9 @@ impl<S, B, V: TokenValidator> Check<S, B> for AuthTokenLayer<V> {
 impl<S: Clone, B> Check<S, B> for AuthTokenLayer<BoxValidator> {
     type Body = B;
     type Pass = ();
-    type Later = Waiting;
+    type Later = Deferred;
 
-    fn check(&self, request: &mut Request<B>) -> Verdict<(), Waiting> {
+    fn check(&self, request: &mut Request<B>) -> Verdict<(), Deferred> {
         let config = &*self.config;
         let Some(by_route) = config.route(request) else {
             return Verdict::Pass(());
@@ -162,11 +160,29 @@ impl<S: Clone, B> Check<S, B> for AuthTokenLayer<BoxValidator> {
             (Ok(token), Erased::Later(validator)) => match validator.validate_now(token) {
                 Some(validated) => validated,
                 None => {
-                    return Verdict::Wait(Waiting {
-                        validation: validator.validate(token),
-                        config: Arc::clone(&self.config),
-                        by_route,
-                    })
+                    let validation = validator.validate(token);
+                    let config = Arc::clone(&self.config);
+                    let method = request.method().clone();
+                    return Verdict::Wait(Deferred::new(async move {
+                        let admitted = validation
+                            .await
+                            .map_err(|error| config.token_denial(error))
+                            .and_then(|principal| config.admit(principal, &method, by_route));
+                        match admitted {
+                            Ok(principal) => {
+                                let mut extensions = http::Extensions::new();
+                                if let Some(principal) = principal {
+                                    extensions.insert(principal);
+                                }
+                                Ok(extensions)
+                            }
+                            Err(denial) => {
+                                let refuse: Refuse =
+                                    Box::new(move |headers| denial.reject(headers));
+                                Err(refuse)
+                            }
+                        }
+                    }));
                 }
             },
             (Err(defect), _) => return verdict(Err(config.credentials_denial(defect)), request),
@@ -203,55 +219,5 @@ impl Config {
             request.extensions_mut().insert(principal);
         }
         Ok(())
-    }
-}
-
-/// A validation started by the token check, and what admitting its principal needs.
-pub struct Waiting {
-    validation: Validation,
-    config: Arc<Config>,
-    by_route: &'static [&'static str],
-}
-
-impl<S: Clone, B> Start<S, B, B> for Waiting {
-    type Wait = Validating<S, B>;
-
-    fn start(self, request: Request<B>, inner: &mut S) -> Self::Wait {
-        Validating {
-            waiting: self,
-            pending: Some((take_ready(inner), request)),
-        }
-    }
-}
-
-pin_project! {
-    /// An asynchronous validation in progress, holding the request and the ready inner service.
-    pub struct Validating<S, B> {
-        waiting: Waiting,
-        pending: Option<(S, Request<B>)>,
-    }
-}
-
-impl<S, B> Future for Validating<S, B> {
-    type Output = Result<(S, Request<B>), Rejection>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let waiting = &mut *this.waiting;
-        let validated = ready!(waiting.validation.as_mut().poll(cx));
-        let (inner, mut request) = this.pending.take().expect("future polled after completion");
-        let checked = waiting
-            .config
-            .settle(validated, &mut request, waiting.by_route);
-        Poll::Ready(match checked {
-            Ok(()) => Ok((inner, request)),
-            Err(denial) => Err(denial.reject(request.headers())),
-        })
-    }
-}
-
-impl<S, B> fmt::Debug for Validating<S, B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Validating").finish_non_exhaustive()
     }
 }

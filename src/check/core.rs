@@ -142,7 +142,8 @@ impl fmt::Debug for Rejection {
     }
 }
 
-/// A check's answer that comes from a future of its own (a store, a lookup): it resolves to
+/// A check's answer that comes from a future of its own (a token's validation, a quota's
+/// store, an account's lookup): it resolves to
 /// the extensions the passing request gains, or to the refusal, built from the request's
 /// headers once the request is back in hand.
 pub struct Deferred {
